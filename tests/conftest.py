@@ -1,0 +1,119 @@
+"""Shared pytest fixtures: the running test environment (scripts/testenv) or any cluster named by
+KUBEDEV_TEST_KUBECONFIG. Every test that touches the cluster gets its own namespace, deleted after."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+STATE = pathlib.Path(os.environ.get("KUBEDEV_TESTENV_STATE", ROOT / ".testenv"))
+VENV_BIN = pathlib.Path(sys.executable).parent
+
+
+def _kubeconfig_path():
+    return pathlib.Path(os.environ.get("KUBEDEV_TEST_KUBECONFIG", STATE / "kubeconfig"))
+
+
+@pytest.fixture(scope="session")
+def repo_root():
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def kubeconfig():
+    path = _kubeconfig_path()
+    if not path.is_file():
+        pytest.fail(f"no kubeconfig at {path}: run `scripts/testenv up` (or set KUBEDEV_TEST_KUBECONFIG)")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def api_client(kubeconfig):
+    from kubernetes import client, config
+
+    return config.new_client_from_config(config_file=kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def core_v1(api_client):
+    from kubernetes import client
+
+    return client.CoreV1Api(api_client)
+
+
+@pytest.fixture(scope="session")
+def apps_v1(api_client):
+    from kubernetes import client
+
+    return client.AppsV1Api(api_client)
+
+
+@pytest.fixture(scope="session")
+def batch_v1(api_client):
+    from kubernetes import client
+
+    return client.BatchV1Api(api_client)
+
+
+@pytest.fixture(scope="session")
+def rbac_v1(api_client):
+    from kubernetes import client
+
+    return client.RbacAuthorizationV1Api(api_client)
+
+
+@pytest.fixture()
+def namespace(core_v1, request):
+    """A fresh namespace per test, deleted afterwards (contents go with it)."""
+    from kubernetes import client
+
+    base = request.node.name.lower().replace("_", "-")
+    name = "t-" + "".join(c for c in base if c.isalnum() or c == "-")[:40].strip("-") + "-" + uuid.uuid4().hex[:6]
+    core_v1.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={"kubedev-test": "true"})))
+    yield name
+    core_v1.delete_namespace(name, propagation_policy="Background")
+
+
+@pytest.fixture(scope="session")
+def registry():
+    """host:port of the plain registry started by scripts/testenv."""
+    return "127.0.0.1:" + os.environ.get("KUBEDEV_REGISTRY_PORT", "5000")
+
+
+@pytest.fixture(scope="session")
+def auth_registry():
+    """The htpasswd-protected registry: dict(host, username, password)."""
+    creds = STATE / "auth-registry.json"
+    if not creds.is_file():
+        pytest.fail(f"{creds} missing: run `scripts/testenv up`")
+    return json.loads(creds.read_text())
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    import docker
+
+    return docker.from_env()
+
+
+@pytest.fixture(scope="session")
+def base_image():
+    return "kubedev/node-base:bookworm"
+
+
+def run_playbook(playbook, *args, extra_vars=None, check=True, env=None, cwd=ROOT):
+    """Run ansible-playbook from the project's virtualenv; returns CompletedProcess (text)."""
+    cmd = [str(VENV_BIN / "ansible-playbook"), str(playbook), *args]
+    if extra_vars is not None:
+        cmd += ["-e", json.dumps(extra_vars)]
+    full_env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    full_env.update(env or {})
+    proc = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
