@@ -31,6 +31,17 @@ start_daemon() {
   local name=$1; shift
   setsid "$@" >>"$STATE/logs/$name.log" 2>&1 < /dev/null &
   echo $! > "$STATE/pids/$name.pid"
+  printf '%q ' "$@" > "$STATE/pids/$name.cmd"   # kept for restart_daemon
+}
+
+# restart_daemon NAME : stop it and start it again with the same command line (tests use this
+# to restart kube-apiserver in the middle of a rollout wait)
+restart_daemon() {
+  local name=$1 cmdline
+  [[ -f $STATE/pids/$name.cmd ]] || die "no daemon named $name was started here"
+  cmdline=$(cat "$STATE/pids/$name.cmd")
+  stop_daemon "$name"
+  eval "start_daemon $(printf '%q' "$name") $cmdline"
 }
 
 # stop_daemon NAME : SIGTERM its process group, SIGKILL after 15 s
