@@ -26,24 +26,35 @@ docker_up() {
 }
 
 # Stops only a dockerd this checkout started; containers still running then are test containers.
+# A pid file whose dockerd died still says it was ours: then only its leftovers are removed.
 docker_down() {
-  daemon_pid dockerd >/dev/null || return 0
+  [[ -f $STATE/pids/dockerd.pid ]] || return 0
   local ids
-  ids=$(timeout 30 docker ps --quiet 2>/dev/null) || true
-  if [[ -n $ids ]]; then
-    say "stopping running containers: $(echo "$ids" | tr '\n' ' ')"
-    # shellcheck disable=SC2086  # one id per word
-    timeout 60 docker stop --time 5 $ids >/dev/null || true
+  if daemon_pid dockerd >/dev/null; then
+    ids=$(timeout 30 docker ps --quiet 2>/dev/null) || true
+    if [[ -n $ids ]]; then
+      say "stopping running containers: $(echo "$ids" | tr '\n' ' ')"
+      # shellcheck disable=SC2086  # one id per word
+      timeout 60 docker stop --time 5 $ids >/dev/null || true
+    fi
+    stop_daemon dockerd
   fi
-  stop_daemon dockerd
+  rm -f "$STATE/pids/dockerd.pid"
   docker_remove_leftovers
 }
 
-# After a clean dockerd exit there is nothing to do; after a SIGKILL its managed containerd, shims and
-# mounts may remain. They all hang off /run/docker, which only dockerd uses.
+# After a clean dockerd exit there is nothing to do; after a SIGKILL its containers, their shims, its
+# managed containerd and mounts may remain. All of them hang off /run/docker, which only dockerd uses
+# (its processes name it /var/run/docker, the same directory).
 docker_remove_leftovers() {
-  local pid pids mnt
-  pids=$(pgrep -f -- "-address $DOCKER_EXEC_ROOT/containerd/containerd.sock" || true)
+  local runc_root=$DOCKER_EXEC_ROOT/runtime-runc/moby id pid pids mnt
+  if [[ -d $runc_root ]]; then
+    for id in $(runc --root "$runc_root" list --quiet 2>/dev/null); do
+      say "removing leftover container $id"
+      runc --root "$runc_root" delete --force "$id" || true   # kills its processes first
+    done
+  fi
+  pids=$(pgrep -f -- "-address (/var)?$DOCKER_EXEC_ROOT/containerd/containerd.sock" || true)
   pid=$(cat "$DOCKER_EXEC_ROOT/containerd/containerd.pid" 2>/dev/null || true)
   if [[ -n $pid ]] && grep -qs "$DOCKER_EXEC_ROOT/containerd/containerd.toml" "/proc/$pid/cmdline"; then
     pids+=" $pid"

@@ -32,8 +32,18 @@ registry_up() {
   [[ -x /usr/bin/docker-registry ]] || apt_install docker-registry
   command -v htpasswd >/dev/null || apt_install apache2-utils
   registry_write_credentials
-  registry_plain_ok || registry_start registry-plain "$REGISTRY_PORT" KUBEDEV_REGISTRY_PORT registry_plain_ok
-  registry_auth_ok || registry_start registry-auth "$AUTH_REGISTRY_PORT" KUBEDEV_AUTH_REGISTRY_PORT registry_auth_ok
+  local plain=1 auth=1
+  registry_plain_ok || { plain=0; registry_check_port registry-plain "$REGISTRY_PORT" KUBEDEV_REGISTRY_PORT; }
+  registry_auth_ok || { auth=0; registry_check_port registry-auth "$AUTH_REGISTRY_PORT" KUBEDEV_AUTH_REGISTRY_PORT; }
+  ((plain)) || registry_start registry-plain "$REGISTRY_PORT" registry_plain_ok
+  ((auth)) || registry_start registry-auth "$AUTH_REGISTRY_PORT" registry_auth_ok
+}
+
+# registry_check_port NAME PORT PORT_VARIABLE : before starting anything, so a busy port starts nothing
+registry_check_port() {
+  local name=$1 port=$2 variable=$3
+  stop_daemon "$name"   # ours but not answering as it should: it is started afresh
+  port_free "$port" || die "port 127.0.0.1:$port is in use by a program testenv did not start (see: ss -ltnp 'sport = :$port'); stop it, or move this registry with $variable=<free port>"
 }
 
 registry_down() {
@@ -61,11 +71,9 @@ registry_write_credentials() {
   chmod 600 "$REGISTRY_PASSWORD_FILE" "$REGISTRY_HTPASSWD" "$REGISTRY_CREDENTIALS"
 }
 
-# registry_start NAME PORT PORT_VARIABLE READY_CHECK
+# registry_start NAME PORT READY_CHECK
 registry_start() {
-  local name=$1 port=$2 variable=$3 ready=$4 config="$STATE/$1.yml" data="$CACHE/registry-data/${1#registry-}"
-  stop_daemon "$name"   # ours but not answering as it should: start it afresh
-  port_free "$port" || die "port 127.0.0.1:$port is in use by a program testenv did not start (see: ss -ltnp 'sport = :$port'); stop it, or move this registry with $variable=<free port>"
+  local name=$1 port=$2 ready=$3 config="$STATE/$1.yml" data="$CACHE/registry-data/${1#registry-}"
   mkdir -p "$data"
   {
     echo "version: 0.1"
