@@ -1,0 +1,53 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kubedev.devloop contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Which workloads a kubedev.devloop rollout module acts on, and how long it waits for them."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+    DOCUMENTATION = r"""
+options:
+  name:
+    description:
+      - Name of the workload, or a list of names (all of kind O(kind) in O(namespace)).
+      - Exactly one of O(name) and O(label_selectors) is required.
+    type: list
+    elements: str
+  label_selectors:
+    description:
+      - Label selectors (for example C(app=web) or C(tier in (front,back))); every workload of kind O(kind) in
+        O(namespace) that matches all of them is a target. Matching none is an error.
+    type: list
+    elements: str
+  namespace:
+    description:
+      - Namespace of the workloads. Defaults to the namespace of the kubeconfig context, else C(default).
+    type: str
+  kind:
+    description:
+      - Kind of the workloads.
+      - StatefulSets and DaemonSets must use the C(RollingUpdate) update strategy (with C(OnDelete) nothing rolls
+        out until pods are deleted by hand, so there is nothing to wait for).
+    type: str
+    default: Deployment
+    choices: [DaemonSet, Deployment, StatefulSet]
+  wait_timeout:
+    description:
+      - How many seconds the whole wait may take, for all targets together. Must be positive.
+      - When it runs out the task fails and says how far each rollout got, for example
+        C(2 of 3 updated replicas available).
+    type: int
+    default: 300
+  crashloop_restarts:
+    description:
+      - A container of the new revision in C(CrashLoopBackOff) fails the rollout once it has restarted this many
+        times. C(0) fails at the first C(CrashLoopBackOff).
+      - Raise it for applications that may crash a few times while their dependencies come up.
+    type: int
+    default: 2
+"""

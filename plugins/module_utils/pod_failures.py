@@ -1,0 +1,108 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kubedev.devloop contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Classify pods of a new revision: is one of them failing in a way that will not heal itself?
+
+Pure functions over pod objects as the API returns them (camelCase JSON).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+# Waiting reasons that mean the new revision cannot start as it is. A human has to change the
+# image, the pod template or a referenced ConfigMap/Secret; waiting longer does not help.
+FATAL_WAITING_REASONS = frozenset([
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "ErrImageNeverPull",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+])
+CRASH_LOOP_REASON = "CrashLoopBackOff"
+DEFAULT_CRASHLOOP_RESTARTS = 2
+
+
+def _container_statuses(pod):
+    status = pod.get("status") or {}
+    for key, label in (("initContainerStatuses", "init container"), ("containerStatuses", "container")):
+        for cstatus in status.get(key) or []:
+            yield label, cstatus
+
+
+def _pod_name(pod):
+    return (pod.get("metadata") or {}).get("name", "?")
+
+
+def _last_exit(cstatus):
+    terminated = ((cstatus.get("lastState") or {}).get("terminated")) or {}
+    if not terminated:
+        return ""
+    return ", last exit code %s (%s)" % (terminated.get("exitCode"), terminated.get("reason") or "terminated")
+
+
+def pod_failure(pod, crashloop_restarts=DEFAULT_CRASHLOOP_RESTARTS):
+    """dict(reason, pod, container, message) when the pod fails for good, else None.
+
+    crashloop_restarts: a container in CrashLoopBackOff counts as failed once it has restarted
+    this many times (0: at the first CrashLoopBackOff).
+    """
+    restart_policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
+    for label, cstatus in _container_statuses(pod):
+        name = cstatus.get("name", "?")
+        state = cstatus.get("state") or {}
+        waiting = state.get("waiting") or {}
+        reason = waiting.get("reason")
+        if reason in FATAL_WAITING_REASONS:
+            return _failure(pod, label, name, reason, waiting.get("message") or reason)
+        if reason == CRASH_LOOP_REASON:
+            restarts = cstatus.get("restartCount") or 0
+            if restarts >= crashloop_restarts:
+                return _failure(pod, label, name, reason, "restarted %d times%s" % (restarts, _last_exit(cstatus)))
+        terminated = state.get("terminated") or {}
+        # Only a pod that will never restart the container has failed for good on a non-zero exit.
+        if terminated and terminated.get("exitCode") not in (None, 0) and restart_policy == "Never":
+            return _failure(pod, label, name, terminated.get("reason") or "Error",
+                            "exited with code %s%s" % (terminated.get("exitCode"),
+                                                     ": " + terminated["message"] if terminated.get("message") else ""))
+    return None
+
+
+def _failure(pod, label, container, reason, detail):
+    return {
+        "reason": reason,
+        "pod": _pod_name(pod),
+        "container": container,
+        "message": "pod %s %s %s: %s: %s" % (_pod_name(pod), label, container, reason, detail),
+    }
+
+
+def pod_pending_hint(pod):
+    """A short note on why a pod is not running yet (unschedulable, still pulling...), or None."""
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+            return "pod %s not scheduled: %s" % (_pod_name(pod), cond.get("message") or cond.get("reason") or "pending")
+    for label, cstatus in _container_statuses(pod):
+        waiting = ((cstatus.get("state") or {}).get("waiting")) or {}
+        if waiting.get("reason"):
+            return "pod %s %s %s: %s" % (_pod_name(pod), label, cstatus.get("name", "?"), waiting["reason"])
+    return None
+
+
+def pods_with_label(pods, label):
+    """The pods whose labels contain the (key, value) pair, in name order."""
+    key, value = label
+    chosen = [p for p in pods if ((p.get("metadata") or {}).get("labels") or {}).get(key) == value]
+    return sorted(chosen, key=_pod_name)
+
+
+def first_pod_failure(pods, crashloop_restarts=DEFAULT_CRASHLOOP_RESTARTS):
+    for pod in sorted(pods, key=_pod_name):
+        if (pod.get("metadata") or {}).get("deletionTimestamp"):
+            continue  # a pod on its way out no longer decides the rollout
+        failure = pod_failure(pod, crashloop_restarts)
+        if failure:
+            return failure
+    return None

@@ -1,0 +1,37 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kubedev.devloop contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What kubedev.devloop.rollout_status does: find the targets and wait for them (read-only)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_errors import KubeError
+from ansible_collections.kubedev.devloop.plugins.module_utils.rollout import update_strategy_error
+from ansible_collections.kubedev.devloop.plugins.module_utils.targets import fetch_targets
+from ansible_collections.kubedev.devloop.plugins.module_utils.waiter import COMPLETE, RolloutTarget, RolloutWaiter
+
+
+def wait_for_rollouts(client, params):
+    """Returns (result dict, failure message or None); raises KubeError for bad targets."""
+    kind = params["kind"]
+    objects = fetch_targets(client, kind, params["namespace"], params.get("name"), params.get("label_selectors"))
+    problems = [p for p in (update_strategy_error(kind, obj) for obj in objects) if p]
+    if problems:
+        raise KubeError("; ".join(problems))
+    targets = [RolloutTarget(kind, obj) for obj in objects]
+    RolloutWaiter(client, targets, params["wait_timeout"], params["crashloop_restarts"]).run()
+    entries = []
+    failures = []
+    for target in targets:
+        entry = {"kind": kind, "name": target.name, "namespace": target.namespace}
+        entry.update(target.result())
+        entries.append(entry)
+        if entry["status"] != COMPLETE:
+            detail = entry["message"] or entry["status"]
+            if entry["reason"] and entry["reason"] not in detail:
+                detail = "%s: %s" % (entry["reason"], detail)
+            failures.append("%s rollout %s: %s" % (target.ref, entry["status"].replace("_", " "), detail))
+    return {"changed": False, "targets": entries}, ("; ".join(failures) or None)

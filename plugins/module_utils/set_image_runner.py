@@ -1,0 +1,323 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kubedev.devloop contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What kubedev.devloop.set_image does: check, patch, wait, roll back.
+
+Order matters: every input is checked for every target before the first write, so a bad request
+changes nothing; a failed rollout is rolled back to the images read before the patch.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import random
+import time
+
+from ansible_collections.kubedev.devloop.plugins.module_utils.image_ref import validate_image_reference
+from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_errors import ApiError, KubeError
+from ansible_collections.kubedev.devloop.plugins.module_utils.rollout import (
+    WORKLOAD_KINDS,
+    condition_fingerprint,
+    dig,
+    find_condition,
+    update_strategy_error,
+)
+from ansible_collections.kubedev.devloop.plugins.module_utils.set_image_plan import (
+    CHANGE_CAUSE_ANNOTATION,
+    build_patch,
+    flat_changes,
+    plan_images,
+    plan_rollback,
+)
+from ansible_collections.kubedev.devloop.plugins.module_utils.targets import (
+    check_wait_options,
+    fetch_targets,
+    parallel_map,
+)
+from ansible_collections.kubedev.devloop.plugins.module_utils.waiter import (
+    COMPLETE,
+    RolloutTarget,
+    RolloutWaiter,
+)
+
+MAX_PATCH_ATTEMPTS = 5
+SKIPPED = "skipped"
+
+
+class SetImageFailed(Exception):
+    """The task fails; result holds everything to return alongside the message."""
+
+    def __init__(self, msg, result):
+        super(SetImageFailed, self).__init__(msg)
+        self.result = result
+
+
+def check_request(params):
+    """Messages for invalid input that needs no cluster to detect."""
+    errors = check_wait_options(params)
+    containers = params.get("containers") or {}
+    if not containers:
+        errors.append("containers must map at least one container name (or '*') to an image")
+    for container, image in sorted(containers.items()):
+        if not isinstance(image, str):
+            errors.append("image for container %r must be a string, got %r" % (container, image))
+            continue
+        problem = validate_image_reference(image)
+        if problem:
+            errors.append("container %r: %s" % (container, problem))
+    for name in params.get("name") or []:
+        if not name:
+            errors.append("name must not contain empty strings")
+    return errors
+
+
+def _workload_path(kind):
+    return WORKLOAD_KINDS[kind]
+
+
+def _conflict_pause(attempt):
+    time.sleep(0.05 * attempt * (0.5 + random.random()))
+
+
+def _patch_with_retry(client, kind, obj, compute_changes, annotations, dry_run):
+    """Patch `compute_changes(obj)`, conditional on obj's resourceVersion; on 409 re-read and retry.
+
+    Returns dict(before, after, changes, attempts); changes == {} means nothing needed writing.
+    """
+    api_path, resource = _workload_path(kind)
+    namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+    for attempt in range(1, MAX_PATCH_ATTEMPTS + 1):
+        changes = compute_changes(obj)
+        if not changes:
+            return {"before": obj, "after": obj, "changes": {}, "attempts": attempt}
+        body = build_patch(changes, obj["metadata"]["resourceVersion"], annotations)
+        try:
+            after = client.patch(api_path, resource, namespace, name, body, dry_run=dry_run)
+            return {"before": obj, "after": after, "changes": changes, "attempts": attempt}
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+            if attempt == MAX_PATCH_ATTEMPTS:
+                raise KubeError("%s %s/%s kept changing under us: %d conditional patches in a row got 409 "
+                                "Conflict; last: %s" % (kind, namespace, name, attempt, exc.server_message))
+        _conflict_pause(attempt)
+        obj = client.get(api_path, resource, namespace, name)
+    raise KubeError("unreachable")  # the loop returns or raises
+
+
+class TargetRun(object):
+    """One workload through the whole task."""
+
+    def __init__(self, kind, obj):
+        self.kind = kind
+        self.obj = obj
+        self.namespace = obj["metadata"]["namespace"]
+        self.name = obj["metadata"]["name"]
+        self.previous = {}
+        self.images = {}
+        self.applied = {}           # container -> image we wrote
+        self.previous_change_cause = dig(obj, "metadata", "annotations", CHANGE_CAUSE_ANNOTATION)
+        self.patch_attempts = 0
+        self.patch_error = None
+        self.before_patch = obj     # the object as read right before our (successful) patch
+        self.wait = None            # RolloutTarget of the rollout
+        self.rollback = None        # dict describing the rollback, when one happened
+        self.rollback_wait = None
+
+    @property
+    def ref(self):
+        return "%s %s/%s" % (self.kind, self.namespace, self.name)
+
+    @property
+    def changed(self):
+        return bool(self.applied)
+
+    def status(self):
+        if self.patch_error:
+            return "failed"
+        return self.wait.outcome["status"] if self.wait else SKIPPED
+
+    def result(self):
+        entry = {
+            "kind": self.kind,
+            "name": self.name,
+            "namespace": self.namespace,
+            "changed": self.changed,
+            "previous_images": self.previous,
+            "images": self.images,
+            "patch_attempts": self.patch_attempts,
+            "status": self.status(),
+            "reason": None,
+            "message": None,
+            "pod": None,
+            "revision": None,
+            "new_replicaset": None,
+            "duration": None,
+            "timeline": [],
+            "watch_reconnects": 0,
+            "rolled_back": bool(self.rollback and self.rollback.get("status") == COMPLETE),
+            "rollback": self.rollback,
+        }
+        if self.wait:
+            entry.update(self.wait.result())
+        if self.patch_error:
+            entry.update(reason="PatchFailed", message=self.patch_error)
+        return entry
+
+
+def _stale_conditions(obj):
+    """Deployment conditions as they were before our patch: they describe an earlier rollout."""
+    return [condition_fingerprint(find_condition(obj, t)) for t in ("Progressing", "ReplicaFailure")
+            if find_condition(obj, t)]
+
+
+def set_images(client, params, check_mode):
+    """Run the task; returns the result dict or raises SetImageFailed / KubeError."""
+    kind = params["kind"]
+    requested = params["containers"]
+    waiting = params["wait"] and not check_mode
+    objects = fetch_targets(client, kind, params["namespace"], params.get("name"), params.get("label_selectors"))
+    runs = [TargetRun(kind, obj) for obj in objects]
+
+    problems = []
+    for run in runs:
+        if params["wait"] or params["rollback_on_failure"]:
+            problem = update_strategy_error(kind, run.obj)
+            if problem:
+                problems.append(problem)
+        plan = plan_images(kind, run.obj, requested)
+        if plan["error"]:
+            problems.append(plan["error"])
+    if problems:
+        raise SetImageFailed("nothing was changed: " + "; ".join(problems),
+                             {"changed": False, "rolled_back": False, "targets": []})
+
+    annotations = {CHANGE_CAUSE_ANNOTATION: params["change_cause"]} if params.get("change_cause") else None
+    parallel_map(lambda run: _apply(client, run, requested, annotations, check_mode), runs)
+
+    if waiting and not any(run.patch_error for run in runs):
+        targets = []
+        for run in runs:
+            stale = _stale_conditions(run.before_patch) if run.changed else ()
+            run.wait = RolloutTarget(kind, run.obj, stale)
+            targets.append(run.wait)
+        RolloutWaiter(client, targets, params["wait_timeout"], params["crashloop_restarts"]).run()
+
+    failed = [run for run in runs if run.status() not in (COMPLETE, SKIPPED)]
+    rolled_back = False
+    if failed and params["rollback_on_failure"] and not check_mode and any(run.changed for run in runs):
+        rolled_back = _roll_back(client, runs, params, restore_change_cause=annotations is not None)
+
+    result = {
+        "changed": any(run.changed for run in runs),
+        "rolled_back": rolled_back,
+        "targets": [run.result() for run in runs],
+        "diff": _diff(runs),
+    }
+    if failed:
+        raise SetImageFailed(_failure_message(failed, runs, rolled_back), result)
+    return result
+
+
+def _apply(client, run, requested, annotations, dry_run):
+    def changes_for(obj):
+        plan = plan_images(run.kind, obj, requested)
+        if plan["error"]:  # a container disappeared between our reads
+            raise KubeError(plan["error"])
+        run.previous, run.images = plan["previous"], plan["images"]
+        return plan["changes"]
+
+    try:
+        outcome = _patch_with_retry(client, run.kind, run.obj, changes_for, annotations, dry_run)
+    except KubeError as exc:
+        run.patch_error = str(exc)
+        return
+    run.patch_attempts = outcome["attempts"]
+    run.applied = flat_changes(outcome["changes"])
+    run.previous_change_cause = dig(outcome["before"], "metadata", "annotations", CHANGE_CAUSE_ANNOTATION)
+    run.before_patch = outcome["before"]
+    run.obj = outcome["after"] if run.applied and not dry_run else outcome["before"]
+
+
+def _roll_back(client, runs, params, restore_change_cause):
+    """Put the images read before our patch back on every changed target and wait for that rollout.
+
+    Returns True when every rollback was written and its rollout completed.
+    """
+    def roll_back_one(run):
+        if not run.changed:
+            return
+        api_path, resource = _workload_path(run.kind)
+        skipped = []
+
+        def changes_for(obj):
+            changes, skipped_now = plan_rollback(run.kind, obj, run.previous, run.applied)
+            skipped[:] = skipped_now
+            return changes
+
+        if restore_change_cause:
+            annotations_for_run = {CHANGE_CAUSE_ANNOTATION: run.previous_change_cause}
+        else:
+            annotations_for_run = None
+        try:
+            current = client.get(api_path, resource, run.namespace, run.name)
+            outcome = _patch_with_retry(client, run.kind, current, changes_for, annotations_for_run, False)
+        except KubeError as exc:
+            run.rollback = {"status": "failed", "message": "rollback patch failed: %s" % exc, "images": {}}
+            return
+        restored = flat_changes(outcome["changes"])
+        run.rollback = {"status": None, "message": None, "images": restored,
+                        "left_alone": skipped or [], "patch_attempts": outcome["attempts"]}
+        before = outcome["before"]
+        run.rollback_wait = RolloutTarget(run.kind, outcome["after"],
+                                          _stale_conditions(before) if restored else ())
+
+    parallel_map(roll_back_one, runs)
+    waits = [run.rollback_wait for run in runs if run.rollback_wait is not None]
+    if waits:
+        RolloutWaiter(client, waits, params["wait_timeout"], params["crashloop_restarts"],
+                      stop_on_failure=False).run()
+    all_done = True
+    for run in runs:
+        if not run.changed:
+            continue
+        if run.rollback_wait is not None:
+            wait_result = run.rollback_wait.result()
+            run.rollback.update(status=wait_result["status"], message=wait_result["message"],
+                                reason=wait_result["reason"], revision=wait_result["revision"],
+                                timeline=wait_result["timeline"], duration=wait_result["duration"])
+        if not run.rollback or run.rollback.get("status") != COMPLETE:
+            all_done = False
+    return all_done
+
+
+def _failure_message(failed, runs, rolled_back):
+    parts = []
+    for run in failed:
+        entry = run.result()
+        detail = entry["message"] or entry["reason"] or entry["status"]
+        if entry["reason"] and entry["reason"] not in detail:
+            detail = "%s: %s" % (entry["reason"], detail)
+        parts.append("%s rollout %s: %s" % (run.ref, entry["status"].replace("_", " "), detail))
+    message = "; ".join(parts)
+    changed = [run for run in runs if run.changed]
+    if rolled_back:
+        message += ". Rolled back %s to the previous images (rollout complete)" % ", ".join(r.ref for r in changed)
+    elif any(run.rollback for run in changed):
+        problems = ["%s: %s" % (r.ref, (r.rollback or {}).get("message") or "not rolled back") for r in changed
+                    if (r.rollback or {}).get("status") != COMPLETE]
+        message += ". Rollback did not complete: " + "; ".join(problems)
+    return message
+
+
+def _diff(runs):
+    def key(run):
+        return "%s/%s/%s" % (run.kind, run.namespace, run.name)
+
+    return {
+        "before": dict((key(run), dict(run.previous)) for run in runs),
+        "after": dict((key(run), dict(run.images)) for run in runs),
+    }
+

@@ -1,0 +1,80 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kubedev.devloop contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Find the workloads a task names (names or label selectors) and the options both modules share."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_errors import ApiError, KubeError
+from ansible_collections.kubedev.devloop.plugins.module_utils.pod_failures import DEFAULT_CRASHLOOP_RESTARTS
+from ansible_collections.kubedev.devloop.plugins.module_utils.rollout import WORKLOAD_KINDS
+
+MAX_PARALLEL_REQUESTS = 8
+
+TARGET_ARG_SPEC = dict(
+    name=dict(type="list", elements="str"),
+    label_selectors=dict(type="list", elements="str"),
+    namespace=dict(type="str"),
+    kind=dict(type="str", default="Deployment", choices=sorted(WORKLOAD_KINDS)),
+)
+TARGET_MUTUALLY_EXCLUSIVE = [("name", "label_selectors")]
+TARGET_REQUIRED_ONE_OF = [("name", "label_selectors")]
+
+WAIT_ARG_SPEC = dict(
+    wait_timeout=dict(type="int", default=300),
+    crashloop_restarts=dict(type="int", default=DEFAULT_CRASHLOOP_RESTARTS),
+)
+
+
+def check_wait_options(params):
+    """Messages for invalid wait options (checked before connecting)."""
+    errors = []
+    if params.get("wait_timeout") is not None and params["wait_timeout"] <= 0:
+        errors.append("wait_timeout must be a positive number of seconds, got %d" % params["wait_timeout"])
+    if params.get("crashloop_restarts") is not None and params["crashloop_restarts"] < 0:
+        errors.append("crashloop_restarts must be 0 or more, got %d" % params["crashloop_restarts"])
+    return errors
+
+
+def parallel_map(function, items):
+    """function over items with a few threads (requests are I/O bound); keeps order."""
+    items = list(items)
+    if len(items) <= 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_REQUESTS, len(items))) as pool:
+        return list(pool.map(function, items))
+
+
+def fetch_targets(client, kind, namespace, names=None, label_selectors=None):
+    """The workload objects, in the order named; raises KubeError with a clear message."""
+    api_path, resource = WORKLOAD_KINDS[kind]
+    if names:
+        unique = list(dict.fromkeys(names))
+
+        def get_one(name):
+            try:
+                return client.get(api_path, resource, namespace, name)
+            except ApiError as exc:
+                if exc.status == 404:
+                    return KubeError("%s %r not found in namespace %r" % (kind, name, namespace))
+                return exc
+
+        found = parallel_map(get_one, unique)
+        errors = [str(obj) for obj in found if isinstance(obj, Exception)]
+        if errors:
+            raise KubeError("; ".join(errors))
+        return found
+    selector = ",".join(label_selectors)
+    listing = client.list(api_path, resource, namespace, label_selector=selector)
+    items = listing.get("items") or []
+    if not items:
+        raise KubeError("no %s in namespace %r matches the label selector %r" % (kind, namespace, selector))
+    for item in items:  # list items carry no kind/apiVersion; keep objects self-describing
+        item.setdefault("kind", kind)
+        item.setdefault("apiVersion", "apps/v1")
+    return sorted(items, key=lambda obj: obj["metadata"]["name"])

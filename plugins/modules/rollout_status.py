@@ -1,0 +1,193 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) kubedev.devloop contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: rollout_status
+short_description: Wait until rollouts of Kubernetes workloads are complete, and say why when they are not
+version_added: 0.1.0
+author:
+  - kubedev.devloop contributors (@kubedev)
+description:
+  - The waiting half of M(kubedev.devloop.set_image) on its own, for Deployments, StatefulSets and DaemonSets
+    changed by anything (C(kubectl apply), M(kubernetes.core.k8s), a GitOps controller).
+  - Waits with the watch API until each rollout is complete by the rules of C(kubectl rollout status), and fails
+    fast, naming the object, the pod and the reason, when the current revision cannot come up (image pull errors,
+    C(CrashLoopBackOff), C(CreateContainerConfigError), C(CreateContainerError), C(ProgressDeadlineExceeded),
+    C(ReplicaFailure), a paused Deployment).
+  - Never changes anything.
+extends_documentation_fragment:
+  - kubedev.devloop.targets
+  - kubedev.devloop.connection
+attributes:
+  check_mode:
+    support: full
+    description:
+      - The module only reads, so it waits in check mode too.
+  diff_mode:
+    support: full
+    description:
+      - There is never a difference to show.
+  action_group:
+    support: full
+    membership:
+      - kubedev.devloop.rollout
+    description:
+      - Use C(group/kubedev.devloop.rollout) in C(module_defaults) to set defaults (for example the connection
+        options) for this module and M(kubedev.devloop.set_image).
+notes:
+  - "Permissions: C(get), C(list), C(watch) on the workloads, C(get), C(list), C(watch) on C(replicasets) and
+    C(controllerrevisions), C(list), C(watch) on C(pods) - the read part of C(docs/rbac/set_image-role.yml)
+    in this collection."
+  - Waiting survives API server restarts and expired watches; O(wait_timeout) bounds the whole wait.
+seealso:
+  - module: kubedev.devloop.set_image
+  - name: kubectl rollout status
+    description: The command line equivalent.
+    link: https://kubernetes.io/docs/reference/kubectl/generated/kubectl_rollout/kubectl_rollout_status/
+"""
+
+EXAMPLES = r"""
+- name: Wait for the web Deployment after applying manifests
+  kubedev.devloop.rollout_status:
+    name: web-deployment
+    namespace: default
+    wait_timeout: 180
+
+- name: Wait for every DaemonSet labelled tier=node
+  kubedev.devloop.rollout_status:
+    kind: DaemonSet
+    namespace: kube-system
+    label_selectors:
+      - tier=node
+
+- name: Tolerate slow starters that crash a few times
+  kubedev.devloop.rollout_status:
+    name: [api, worker]
+    crashloop_restarts: 5
+"""
+
+RETURN = r"""
+changed:
+  description: Always false; the module only reads.
+  returned: always
+  type: bool
+targets:
+  description: One entry per target.
+  returned: when the targets were found
+  type: list
+  elements: dict
+  contains:
+    kind:
+      description: Kind of the workload.
+      type: str
+      returned: always
+    name:
+      description: Name of the workload.
+      type: str
+      returned: always
+    namespace:
+      description: Namespace of the workload.
+      type: str
+      returned: always
+    status:
+      description: C(complete), C(failed), C(timed_out), or C(in_progress) (the wait stopped because another target
+        failed).
+      type: str
+      returned: always
+      sample: complete
+    reason:
+      description: Short reason of a failure, such as C(CrashLoopBackOff) or C(Timeout).
+      type: str
+      returned: always
+    message:
+      description: What happened, in words; for failures it names the pod and container.
+      type: str
+      returned: always
+    pod:
+      description: Name of the pod whose failure failed the rollout.
+      type: str
+      returned: always
+    revision:
+      description: The revision rolling out (Deployment - C(deployment.kubernetes.io/revision); StatefulSet -
+        C(updateRevision); DaemonSet - the newest ControllerRevision).
+      type: str
+      returned: always
+    new_replicaset:
+      description: Name of the Deployment's current ReplicaSet (null for other kinds).
+      type: str
+      returned: always
+    duration:
+      description: Seconds from the start of the wait to this target's outcome.
+      type: float
+      returned: always
+    timeline:
+      description: Replica counts while waiting (C(t), C(updated), C(ready), C(available), C(total)), only changes,
+        at most 20 entries.
+      type: list
+      elements: dict
+      returned: always
+    watch_reconnects:
+      description: How often a watch connection dropped and was resumed.
+      type: int
+      returned: always
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_client import (
+    AUTH_ARG_SPEC,
+    HAS_KUBERNETES,
+    KUBERNETES_IMPORT_ERROR,
+    client_from_params,
+    default_namespace,
+)
+from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_errors import KubeError
+from ansible_collections.kubedev.devloop.plugins.module_utils.rollout_status_runner import wait_for_rollouts
+from ansible_collections.kubedev.devloop.plugins.module_utils.targets import (
+    TARGET_ARG_SPEC,
+    TARGET_MUTUALLY_EXCLUSIVE,
+    TARGET_REQUIRED_ONE_OF,
+    WAIT_ARG_SPEC,
+    check_wait_options,
+)
+
+
+def main():
+    argument_spec = dict(TARGET_ARG_SPEC)
+    argument_spec.update(WAIT_ARG_SPEC)
+    argument_spec.update(AUTH_ARG_SPEC)
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        mutually_exclusive=TARGET_MUTUALLY_EXCLUSIVE,
+        required_one_of=TARGET_REQUIRED_ONE_OF,
+        supports_check_mode=True,
+    )
+    if not HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
+    problems = check_wait_options(module.params)
+    if problems:
+        module.fail_json(msg="; ".join(problems), changed=False)
+
+    params = dict(module.params)
+    try:
+        client = client_from_params(params)
+        params["namespace"] = params["namespace"] or default_namespace(params)
+        result, failure = wait_for_rollouts(client, params)
+    except KubeError as exc:
+        module.fail_json(msg=str(exc), changed=False)
+    for warning in client.warnings:
+        module.warn("API server warning: %s" % warning)
+    if failure:
+        module.fail_json(msg=failure, **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Connection options -> Configuration, the kubernetes.core way (no cluster needed)."""
+
+import base64
+
+import pytest
+
+from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_client import (
+    AUTH_ARG_SPEC,
+    KubeClient,
+    _bypass_proxy,
+    build_configuration,
+    default_namespace,
+)
+from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_errors import KubeError
+
+CA = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n").decode()
+
+
+def kubeconfig_dict(namespace=None):
+    context = {"cluster": "c1", "user": "u1"}
+    if namespace:
+        context["namespace"] = namespace
+    return {
+        "apiVersion": "v1", "kind": "Config", "current-context": "one",
+        "clusters": [{"name": "c1", "cluster": {"server": "https://10.0.0.1:6443", "certificate-authority-data": CA}},
+                     {"name": "c2", "cluster": {"server": "https://10.0.0.2:6443", "insecure-skip-tls-verify": True}}],
+        "users": [{"name": "u1", "user": {"token": "token-one"}}, {"name": "u2", "user": {"token": "token-two"}}],
+        "contexts": [{"name": "one", "context": context}, {"name": "two", "context": {"cluster": "c2", "user": "u2"}}],
+    }
+
+
+def bearer(cfg):
+    return cfg.auth_settings()["BearerToken"]["value"]
+
+
+def test_every_kubernetes_core_environment_variable_is_a_fallback():
+    env = dict((name, spec["fallback"][1][0]) for name, spec in AUTH_ARG_SPEC.items())
+    assert env == {
+        "kubeconfig": "K8S_AUTH_KUBECONFIG", "context": "K8S_AUTH_CONTEXT", "host": "K8S_AUTH_HOST",
+        "api_key": "K8S_AUTH_API_KEY", "username": "K8S_AUTH_USERNAME", "password": "K8S_AUTH_PASSWORD",
+        "validate_certs": "K8S_AUTH_VERIFY_SSL", "ca_cert": "K8S_AUTH_SSL_CA_CERT", "client_cert": "K8S_AUTH_CERT_FILE",
+        "client_key": "K8S_AUTH_KEY_FILE", "proxy": "K8S_AUTH_PROXY", "no_proxy": "K8S_AUTH_NO_PROXY",
+    }
+    assert AUTH_ARG_SPEC["api_key"]["no_log"] is True
+    assert AUTH_ARG_SPEC["password"]["no_log"] is True
+
+
+def test_kubeconfig_dict_and_context():
+    cfg = build_configuration({"kubeconfig": kubeconfig_dict()})
+    assert cfg.host == "https://10.0.0.1:6443"
+    assert bearer(cfg) == "Bearer token-one"
+    assert cfg.verify_ssl is True
+    other = build_configuration({"kubeconfig": kubeconfig_dict(), "context": "two"})
+    assert other.host == "https://10.0.0.2:6443"
+    assert other.verify_ssl is False
+
+
+def test_kubeconfig_file_and_explicit_overrides(tmp_path):
+    import json
+    path = tmp_path / "config"
+    path.write_text(json.dumps(kubeconfig_dict()))  # JSON is YAML
+    cfg = build_configuration({"kubeconfig": str(path), "host": "https://override:1/", "api_key": "secret",
+                               "validate_certs": False, "ca_cert": "/ca.pem", "client_cert": "/c.pem",
+                               "client_key": "/k.pem", "proxy": "http://proxy:3128", "no_proxy": "internal"})
+    assert cfg.host == "https://override:1"
+    assert bearer(cfg) == "Bearer secret"
+    assert (cfg.verify_ssl, cfg.ssl_ca_cert, cfg.cert_file, cfg.key_file) == (False, "/ca.pem", "/c.pem", "/k.pem")
+    assert (cfg.proxy, cfg.no_proxy) == ("http://proxy:3128", "internal")
+
+
+def test_host_and_token_need_no_kubeconfig(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cfg = build_configuration({"host": "https://127.0.0.1:16443", "api_key": "abc"})
+    assert cfg.host == "https://127.0.0.1:16443"
+    assert bearer(cfg) == "Bearer abc"
+
+
+def test_missing_kubeconfig_is_a_clear_error(tmp_path):
+    with pytest.raises(KubeError, match="kubeconfig .*/nope does not exist"):
+        build_configuration({"kubeconfig": str(tmp_path / "nope")})
+
+
+def test_broken_kubeconfig_is_a_clear_error(tmp_path):
+    path = tmp_path / "config"
+    path.write_text("contexts: []\n")
+    with pytest.raises(KubeError, match="cannot load the Kubernetes connection configuration"):
+        build_configuration({"kubeconfig": str(path)})
+
+
+def test_default_namespace_follows_the_context(tmp_path):
+    assert default_namespace({"kubeconfig": kubeconfig_dict("team-a")}) == "team-a"
+    assert default_namespace({"kubeconfig": kubeconfig_dict("team-a"), "context": "two"}) == "default"
+    assert default_namespace({"host": "https://x:1", "api_key": "k"}) == "default"
+    import json
+    path = tmp_path / "config"
+    path.write_text(json.dumps(kubeconfig_dict("from-file")))
+    assert default_namespace({"kubeconfig": str(path)}) == "from-file"
+
+
+def test_no_proxy_matching():
+    assert _bypass_proxy("https://api.internal.example:6443", "example")
+    assert _bypass_proxy("https://127.0.0.1:6443", "localhost, 127.0.0.1")
+    assert _bypass_proxy("https://anything:1", "*")
+    assert not _bypass_proxy("https://api.example.com:6443", "example.org,.internal")
+    assert not _bypass_proxy("https://api.example.com:6443", None)
+
+
+def test_request_headers_carry_the_token_or_basic_auth():
+    client = KubeClient(build_configuration({"kubeconfig": kubeconfig_dict(), "api_key": "tok"}))
+    assert client._headers("application/json")["Authorization"] == "Bearer tok"
+    basic = KubeClient(build_configuration({"host": "https://x:1", "username": "ann", "password": "pw"}))
+    assert basic._headers()["authorization"] == "Basic " + base64.b64encode(b"ann:pw").decode()

@@ -1,0 +1,35 @@
+"""Input checks that need no cluster: they run before anything is read or written."""
+
+from ansible_collections.kubedev.devloop.plugins.module_utils.set_image_runner import check_request
+
+
+def params(**overrides):
+    base = {"containers": {"web": "registry.example.com/app:1"}, "name": ["web"], "wait_timeout": 300,
+            "crashloop_restarts": 2}
+    base.update(overrides)
+    return base
+
+
+def test_a_good_request_has_no_problems():
+    assert check_request(params()) == []
+    assert check_request(params(containers={"*": "app@sha256:" + "0" * 64})) == []
+
+
+def test_every_problem_is_reported_at_once():
+    problems = check_request(params(containers={"web": "App:1", "side": "", "init": 5}, wait_timeout=0,
+                                    crashloop_restarts=-1, name=["web", ""]))
+    assert problems == [
+        "wait_timeout must be a positive number of seconds, got 0",
+        "crashloop_restarts must be 0 or more, got -1",
+        "image for container 'init' must be a string, got 5",
+        "container 'side': image reference is empty",
+        "container 'web': repository name must be lowercase: 'App' in 'App:1'",
+        "name must not contain empty strings",
+    ]
+
+
+def test_negative_timeout_and_empty_containers():
+    assert check_request(params(wait_timeout=-5, containers={})) == [
+        "wait_timeout must be a positive number of seconds, got -5",
+        "containers must map at least one container name (or '*') to an image",
+    ]
