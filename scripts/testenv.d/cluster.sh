@@ -113,6 +113,8 @@ cluster_start_apiserver() {
   #   what rejects them in a restricted namespace, as on a real cluster.
   # --endpoint-reconciler-type=none: the "kubernetes" Service cannot point at a loopback address, and
   #   no pod on a kwok node calls the API.
+  # --shutdown-send-retry-after: on SIGTERM, finish the requests in flight, answer new ones with
+  #   "retry after", then close within 2 s; otherwise open watches hold a restart for 60 s.
   start_daemon kube-apiserver "$K8S_BIN/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
@@ -130,6 +132,7 @@ cluster_start_apiserver() {
     --requestheader-extra-headers-prefix X-Remote-Extra- \
     --proxy-client-cert-file "$PKI/front-proxy-client.crt" --proxy-client-key-file "$PKI/front-proxy-client.key" \
     --endpoint-reconciler-type none \
+    --shutdown-send-retry-after=true \
     --profiling=false
   wait_for "kube-apiserver /readyz" 90 kube-apiserver cluster_apiserver_ready
 }
