@@ -81,7 +81,7 @@ def _conflict_pause(attempt):
     time.sleep(0.05 * attempt * (0.5 + random.random()))
 
 
-def _patch_with_retry(client, kind, obj, compute_changes, annotations, dry_run):
+def patch_with_retry(client, kind, obj, compute_changes, annotations, dry_run):
     """Patch `compute_changes(obj)`, conditional on obj's resourceVersion; on 409 re-read and retry.
 
     Returns dict(before, after, changes, attempts); changes == {} means nothing needed writing.
@@ -230,7 +230,7 @@ def _apply(client, run, requested, annotations, dry_run):
         return plan["changes"]
 
     try:
-        outcome = _patch_with_retry(client, run.kind, run.obj, changes_for, annotations, dry_run)
+        outcome = patch_with_retry(client, run.kind, run.obj, changes_for, annotations, dry_run)
     except KubeError as exc:
         run.patch_error = str(exc)
         return
@@ -263,7 +263,7 @@ def _roll_back(client, runs, params, restore_change_cause):
             annotations_for_run = None
         try:
             current = client.get(api_path, resource, run.namespace, run.name)
-            outcome = _patch_with_retry(client, run.kind, current, changes_for, annotations_for_run, False)
+            outcome = patch_with_retry(client, run.kind, current, changes_for, annotations_for_run, False)
         except KubeError as exc:
             run.rollback = {"status": "failed", "message": "rollback patch failed: %s" % exc, "images": {}}
             return
@@ -296,6 +296,9 @@ def _roll_back(client, runs, params, restore_change_cause):
 def _failure_message(failed, runs, rolled_back):
     parts = []
     for run in failed:
+        if run.patch_error:
+            parts.append("%s: patch failed: %s" % (run.ref, run.patch_error))
+            continue
         entry = run.result()
         detail = entry["message"] or entry["reason"] or entry["status"]
         if entry["reason"] and entry["reason"] not in detail:
