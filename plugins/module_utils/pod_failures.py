@@ -64,9 +64,10 @@ def pod_failure(pod, crashloop_restarts=DEFAULT_CRASHLOOP_RESTARTS):
         terminated = state.get("terminated") or {}
         # Only a pod that will never restart the container has failed for good on a non-zero exit.
         if terminated and terminated.get("exitCode") not in (None, 0) and restart_policy == "Never":
-            return _failure(pod, label, name, terminated.get("reason") or "Error",
-                            "exited with code %s%s" % (terminated.get("exitCode"),
-                                                     ": " + terminated["message"] if terminated.get("message") else ""))
+            detail = "exited with code %s" % terminated.get("exitCode")
+            if terminated.get("message"):
+                detail += ": " + terminated["message"]
+            return _failure(pod, label, name, terminated.get("reason") or "Error", detail)
     return None
 
 

@@ -323,4 +323,3 @@ def _diff(runs):
         "before": dict((key(run), dict(run.previous)) for run in runs),
         "after": dict((key(run), dict(run.images)) for run in runs),
     }
-

@@ -11,8 +11,16 @@ pytestmark = pytest.mark.integration
 
 
 def documented_role(namespace):
+    """The Role exactly as documented, and the RoleBinding its comment describes (ServiceAccount deployer)."""
     text = repo_path("docs", "rbac", "set_image-role.yml").read_text()
-    return list(yaml.safe_load_all(text.replace("NAMESPACE", namespace)))
+    role = yaml.safe_load(text.replace("NAMESPACE", namespace))
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "kubedev-set-image", "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role["metadata"]["name"]},
+        "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": namespace}],
+    }
+    return [role, binding]
 
 
 def apply(kubeconfig, documents, tmp_path, name):
