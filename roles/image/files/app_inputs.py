@@ -1,17 +1,22 @@
 #!/usr/bin/env python3
-"""Print a JSON digest of a Docker build context: sha256 over the relative path, the executable
-bit and the content of every file the build would send (honouring .dockerignore, roughly as
-Docker does: `**`, `*`, `?`, `!` exceptions; the Dockerfile and .dockerignore always count).
+"""Inspect an app directory on the target host in one go and print JSON:
+{"exists", "dockerfile", "package" (package.json or null), "sha256", "files", "commit", "dirty"}.
 
-Usage: context_digest.py APP_DIR [DOCKERFILE]
-Output: {"sha256": "...", "files": N}
-The role compares this digest with the tag of an existing image, so an unchanged directory
-never rebuilds and any edit (server.js, the lockfile, the Dockerfile) does."""
+sha256 covers the relative path, the executable bit and the content of every file a Docker build would
+send (honouring .dockerignore, roughly as Docker does: `**`, `*`, `?`, `!` exceptions; the Dockerfile
+and .dockerignore always count). The role names the image after it, so an unchanged directory never
+rebuilds and any edit (server.js, the lockfile, the Dockerfile) does.
+commit is the last git commit that touched the directory ("" outside git or with --no-git); dirty says
+whether the directory has uncommitted changes.
+
+Usage: app_inputs.py APP_DIR DOCKERFILE [--no-git]
+"""
 
 import hashlib
 import json
 import os
 import re
+import subprocess
 import sys
 
 
@@ -94,14 +99,47 @@ def digest(app_dir, dockerfile):
     return {"sha256": total.hexdigest(), "files": len(entries)}
 
 
+def git_commit(app_dir):
+    """(short hash of the last commit touching app_dir, uncommitted changes?) or ("", False)."""
+    try:
+        log = subprocess.run(["git", "log", "-1", "--format=%h", "--", "."], cwd=app_dir,
+                             capture_output=True, text=True, check=True)
+        # --no-optional-locks: never take the index lock other git users in the same checkout may need.
+        status = subprocess.run(["git", "--no-optional-locks", "status", "--porcelain", "--", "."], cwd=app_dir,
+                                capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "", False
+    commit = log.stdout.strip()
+    if not re.fullmatch(r"[0-9a-f]{4,40}", commit):
+        return "", False
+    return commit, bool(status.stdout.strip())
+
+
+def read_package(app_dir):
+    path = os.path.join(app_dir, "package.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        try:
+            return json.load(handle)
+        except ValueError as err:
+            sys.exit(f"app_inputs: {path} is not valid JSON: {err}")
+
+
 def main():
-    if len(sys.argv) not in (2, 3):
+    args = [arg for arg in sys.argv[1:] if arg != "--no-git"]
+    if len(args) != 2:
         sys.exit(__doc__)
-    app_dir = sys.argv[1]
-    dockerfile = sys.argv[2] if len(sys.argv) == 3 else "Dockerfile"
-    if not os.path.isdir(app_dir):
-        sys.exit(f"context_digest: {app_dir} is not a directory")
-    print(json.dumps(digest(app_dir, dockerfile)))
+    app_dir, dockerfile = args
+    result = {"exists": os.path.isdir(app_dir), "dockerfile": False, "package": None,
+              "sha256": "", "files": 0, "commit": "", "dirty": False}
+    if result["exists"]:
+        result["dockerfile"] = os.path.isfile(os.path.join(app_dir, dockerfile))
+        result["package"] = read_package(app_dir)
+        result.update(digest(app_dir, dockerfile))
+        if "--no-git" not in sys.argv[1:]:
+            result["commit"], result["dirty"] = git_commit(app_dir)
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
