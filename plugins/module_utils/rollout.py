@@ -262,3 +262,24 @@ def label_selector_string(selector):
         else:
             raise ValueError("unsupported label selector operator %r" % operator)
     return ",".join(parts)
+
+
+def selector_matches(selector, labels):
+    """Whether a LabelSelector object selects an object with these labels (as the API server decides)."""
+    labels = labels or {}
+    for key, value in ((selector or {}).get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in (selector or {}).get("matchExpressions") or []:
+        key, operator, values = expr["key"], expr["operator"], expr.get("values") or []
+        if operator == "In" and (key not in labels or labels[key] not in values):
+            return False
+        if operator == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if operator == "Exists" and key not in labels:
+            return False
+        if operator == "DoesNotExist" and key in labels:
+            return False
+        if operator not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            raise ValueError("unsupported label selector operator %r" % operator)
+    return True

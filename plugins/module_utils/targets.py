@@ -53,6 +53,14 @@ def parallel_map(function, items):
 def fetch_targets(client, kind, namespace, names=None, label_selectors=None):
     """The workload objects, in the order named; raises KubeError with a clear message."""
     api_path, resource = WORKLOAD_KINDS[kind]
+    if names and len(set(names)) > 1:
+        # One list instead of a get per name: many targets then cost one round trip.
+        listing = client.list(api_path, resource, namespace)
+        by_name = dict((item["metadata"]["name"], item) for item in listing.get("items") or [])
+        missing = [name for name in dict.fromkeys(names) if name not in by_name]
+        if missing:
+            raise KubeError("; ".join("%s %r not found in namespace %r" % (kind, name, namespace) for name in missing))
+        return [_self_describing(by_name[name], kind) for name in dict.fromkeys(names)]
     if names:
         unique = list(dict.fromkeys(names))
 
@@ -74,7 +82,11 @@ def fetch_targets(client, kind, namespace, names=None, label_selectors=None):
     items = listing.get("items") or []
     if not items:
         raise KubeError("no %s in namespace %r matches the label selector %r" % (kind, namespace, selector))
-    for item in items:  # list items carry no kind/apiVersion; keep objects self-describing
-        item.setdefault("kind", kind)
-        item.setdefault("apiVersion", "apps/v1")
-    return sorted(items, key=lambda obj: obj["metadata"]["name"])
+    return sorted((_self_describing(item, kind) for item in items), key=lambda obj: obj["metadata"]["name"])
+
+
+def _self_describing(item, kind):
+    """List items carry no kind/apiVersion; add them so every object looks like a GET's."""
+    item.setdefault("kind", kind)
+    item.setdefault("apiVersion", "apps/v1")
+    return item

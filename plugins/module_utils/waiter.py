@@ -2,9 +2,10 @@
 # Copyright (c) kubedev.devloop contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Wait for rollouts with watches: every target's workload and pods stream into one queue, and
-each event re-evaluates that target. Nothing sleeps and polls, so the result is known within
-one event of the rollout finishing, and many targets wait at the same time.
+"""Wait for rollouts with watches: the workloads, their revisions (ReplicaSets, ControllerRevisions)
+and their pods stream into one queue, and each event re-evaluates the targets it concerns.
+Nothing sleeps and polls and nothing is fetched on the way, so the outcome is known within one
+event of the rollout finishing, for any number of targets at once.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -14,7 +15,7 @@ __metaclass__ = type
 import queue
 import time
 
-from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_errors import Action, ApiError, KubeError
+from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_errors import Action
 from ansible_collections.kubedev.devloop.plugins.module_utils.pod_failures import (
     DEFAULT_CRASHLOOP_RESTARTS,
     first_pod_failure,
@@ -22,14 +23,14 @@ from ansible_collections.kubedev.devloop.plugins.module_utils.pod_failures impor
     pods_with_label,
 )
 from ansible_collections.kubedev.devloop.plugins.module_utils.rollout import (
-    DEPLOYMENT_REVISION_ANNOTATION,
     WORKLOAD_KINDS,
     daemonset_update_revision,
     deployment_new_replicaset,
     dig,
-    generation_observed,
     label_selector_string,
+    owned_by,
     replica_counts,
+    selector_matches,
     statefulset_update_revision,
     workload_progress,
 )
@@ -40,7 +41,9 @@ COMPLETE = "complete"
 FAILED = "failed"
 TIMED_OUT = "timed_out"
 IN_PROGRESS = "in_progress"  # waiting stopped early because another target failed
-LOOKUP_RETRY_SECONDS = 0.5   # retry of a failed ReplicaSet/ControllerRevision lookup (API hiccup)
+
+# Which objects tell us the revision a kind is rolling out (StatefulSets say it in their status).
+REVISION_RESOURCES = {"Deployment": "replicasets", "DaemonSet": "controllerrevisions"}
 
 
 class RolloutTarget(object):
@@ -51,12 +54,13 @@ class RolloutTarget(object):
         self.obj = obj
         self.namespace = obj["metadata"]["namespace"]
         self.name = obj["metadata"]["name"]
-        self.selector = label_selector_string(dig(obj, "spec", "selector"))
+        self.selector_object = dig(obj, "spec", "selector", default={})
+        self.selector = label_selector_string(self.selector_object)
         self.stale_conditions = frozenset(stale_conditions)
-        self.pods = {}
-        self.revision = None          # dict(name, revision, pod_label) of the revision rolling out
-        self._revision_key = None     # what the last successful lookup was based on
-        self.lookup_pending = False
+        self.pods = {}               # uid -> pod selected by the workload
+        self.revisions = {}          # uid -> ReplicaSet / ControllerRevision the workload owns
+        self.revisions_listed = kind not in REVISION_RESOURCES   # StatefulSets need no list
+        self.revision = None         # dict(name, revision, pod_label) of the revision rolling out
         self.progress_message = "waiting for the first status"
         self.outcome = None
         self.timeline = Timeline()
@@ -67,6 +71,12 @@ class RolloutTarget(object):
     @property
     def ref(self):
         return "%s %s/%s" % (self.kind, self.namespace, self.name)
+
+    def selects(self, pod):
+        return selector_matches(self.selector_object, dig(pod, "metadata", "labels", default={}))
+
+    def owns(self, obj):
+        return owned_by(obj, self.obj)
 
     def finish(self, now, status, reason=None, message=None, pod=None):
         if self.outcome is None:
@@ -105,18 +115,34 @@ class RolloutWaiter(object):
     def _sink(self, key, event, payload):
         self._events.put((key, event, payload))
 
+    def _stream(self, api_path, resource, group, namespace, stream_kind, members, alone, **selectors):
+        if alone is None:
+            selectors = {}  # shared by several targets: the whole namespace, routed here
+        return WatchStream(self.client, "%s/namespaces/%s/%s" % (api_path, namespace, resource),
+                           Action("watch", resource, group, namespace), (stream_kind, members), self._sink,
+                           **selectors)
+
     def _streams(self):
+        """A target alone in its namespace gets narrow streams (field/label selectors); targets that
+        share a namespace share namespace-wide streams, so 20 targets need 3 connections, not 60."""
         streams = []
+        by_namespace = {}
         for index, target in enumerate(self.targets):
-            api_path, resource = WORKLOAD_KINDS[target.kind]
-            streams.append(WatchStream(
-                self.client, "%s/namespaces/%s/%s" % (api_path, target.namespace, resource),
-                Action("watch", resource, "apps", target.namespace), (index, "workload"), self._sink,
-                field_selector="metadata.name=" + target.name))
-            streams.append(WatchStream(
-                self.client, "/api/v1/namespaces/%s/pods" % target.namespace,
-                Action("watch", "pods", "", target.namespace), (index, "pods"), self._sink,
-                label_selector=target.selector))
+            by_namespace.setdefault(target.namespace, []).append(index)
+        for namespace, members in sorted(by_namespace.items()):
+            alone = self.targets[members[0]] if len(members) == 1 else None
+            kinds = sorted(set(self.targets[i].kind for i in members))
+            for kind in kinds:
+                api_path, resource = WORKLOAD_KINDS[kind]
+                of_kind = tuple(i for i in members if self.targets[i].kind == kind)
+                streams.append(self._stream(api_path, resource, "apps", namespace, "workload", of_kind, alone,
+                                            field_selector="metadata.name=%s" % (alone.name if alone else "")))
+                if kind in REVISION_RESOURCES:
+                    streams.append(self._stream("/apis/apps/v1", REVISION_RESOURCES[kind], "apps", namespace,
+                                                "revisions", of_kind, alone,
+                                                label_selector=alone.selector if alone else None))
+            streams.append(self._stream("/api/v1", "pods", "", namespace, "pods", tuple(members), alone,
+                                        label_selector=alone.selector if alone else None))
         return streams
 
     def run(self):
@@ -134,29 +160,46 @@ class RolloutWaiter(object):
                 now = self.clock()
                 if now >= deadline:
                     break
-                wait = deadline - now
-                if any(t.lookup_pending and t.outcome is None for t in self.targets):
-                    wait = min(wait, LOOKUP_RETRY_SECONDS)
                 try:
-                    (index, stream_kind), event, payload = self._events.get(timeout=wait)
+                    key, event, payload = self._events.get(timeout=deadline - now)
                 except queue.Empty:
-                    for target in self.targets:
-                        if target.lookup_pending:
-                            self._evaluate(target, self.clock())
                     continue
-                target = self.targets[index]
-                self._apply(target, stream_kind, event, payload, self.clock())
-                self._evaluate(target, self.clock())
+                self.feed(key, event, payload, self.clock())
         finally:
             for stream in streams:
                 stream.stop()
         self._close_unfinished(deadline)
         return self.targets
 
+    def feed(self, key, event, payload, now):
+        """Take one stream event (key = (stream kind, target indexes)) and re-evaluate its targets."""
+        for target, stream_kind, target_event, target_payload in self._route(key, event, payload):
+            self._apply(target, stream_kind, target_event, target_payload, now)
+            self._evaluate(target, now)
+
     def _settled(self):
         if all(t.outcome is not None for t in self.targets):
             return True
         return self.stop_on_failure and any(t.outcome and t.outcome["status"] == FAILED for t in self.targets)
+
+    def _route(self, key, event, payload):
+        """Split one stream event into per-target events (a stream may serve several targets)."""
+        stream_kind, members = key
+        targets = [self.targets[i] for i in members]
+        if event in ("DISCONNECTED", "FATAL"):
+            return [(t, stream_kind, event, payload) for t in targets]
+        if stream_kind == "workload":
+            if event == "SYNC":
+                return [(t, stream_kind, event, [o for o in payload if o["metadata"]["name"] == t.name])
+                        for t in targets]
+            return [(t, stream_kind, event, payload) for t in targets if t.name == payload["metadata"]["name"]]
+        belongs = (lambda t, obj: t.selects(obj)) if stream_kind == "pods" else (lambda t, obj: t.owns(obj))
+        if event == "SYNC":
+            return [(t, stream_kind, event, [obj for obj in payload if belongs(t, obj)]) for t in targets]
+        if event == "DELETED":
+            return [(t, stream_kind, event, payload) for t in targets]
+        # An object that no longer belongs to a target (labels or owner changed) leaves its set.
+        return [(t, stream_kind, event if belongs(t, payload) else "DELETED", payload) for t in targets]
 
     def _apply(self, target, stream_kind, event, payload, now):
         if target.outcome is not None:
@@ -168,69 +211,52 @@ class RolloutWaiter(object):
         elif stream_kind == "workload":
             if event == "DELETED" or (event == "SYNC" and not payload):
                 target.finish(now, FAILED, "Deleted", "%s was deleted while waiting for its rollout" % target.ref)
-            elif event == "SYNC":
-                target.obj = payload[0]
             else:
-                target.obj = payload
-        elif event == "SYNC":
-            target.pods = dict((p["metadata"]["uid"], p) for p in payload)
-        elif event == "DELETED":
-            target.pods.pop(payload["metadata"]["uid"], None)
+                target.obj = payload[0] if event == "SYNC" else payload
         else:
-            target.pods[payload["metadata"]["uid"]] = payload
+            known = target.pods if stream_kind == "pods" else target.revisions
+            if event == "SYNC" and stream_kind == "revisions":
+                target.revisions_listed = True
+            if event == "SYNC":
+                known.clear()
+                known.update((obj["metadata"]["uid"], obj) for obj in payload)
+            elif event == "DELETED":
+                known.pop(payload["metadata"]["uid"], None)
+            else:
+                known[payload["metadata"]["uid"]] = payload
 
     def _evaluate(self, target, now):
         if target.outcome is not None:
             return
         obj = target.obj
         target.timeline.record(now - target.started, replica_counts(target.kind, obj))
-        self._refresh_revision(target, now)
-        if target.outcome is not None:
-            return
+        self._refresh_revision(target)
         progress = workload_progress(target.kind, obj, target.stale_conditions)
         target.progress_message = progress["message"]
         if progress["failure"]:
             target.finish(now, FAILED, progress["failure"]["reason"], progress["failure"]["message"])
         elif progress["complete"]:
-            target.finish(now, COMPLETE, message=progress["message"])
+            # Done - reported once the revision list arrived, so the result can name the revision.
+            if target.revisions_listed:
+                target.finish(now, COMPLETE, message=progress["message"])
         elif target.revision:
             new_pods = pods_with_label(target.pods.values(), target.revision["pod_label"])
             failure = first_pod_failure(new_pods, self.crashloop_restarts)
             if failure:
                 target.finish(now, FAILED, failure["reason"], failure["message"], failure["pod"])
 
-    def _refresh_revision(self, target, now):
-        """Learn which revision is rolling out (its pods are the ones whose failures count)."""
-        obj = target.obj
+    @staticmethod
+    def _refresh_revision(target):
+        """Which revision is rolling out: its pods are the ones whose failures count."""
         if target.kind == "StatefulSet":
-            target.revision = statefulset_update_revision(obj) or target.revision
-            return
-        if not generation_observed(target.kind, obj):
-            return
-        if target.kind == "Deployment":
-            key = dig(obj, "metadata", "annotations", DEPLOYMENT_REVISION_ANNOTATION)
-            resource, pick = "replicasets", deployment_new_replicaset
+            found = statefulset_update_revision(target.obj)
+        elif target.kind == "Deployment":
+            found = deployment_new_replicaset(target.obj, target.revisions.values())
         else:
-            key = dig(obj, "metadata", "generation")
-            resource, pick = "controllerrevisions", daemonset_update_revision
-        if key is None or (key == target._revision_key and not target.lookup_pending):
-            return
-        try:
-            listing = self.client.list("/apis/apps/v1", resource, target.namespace, label_selector=target.selector)
-        except ApiError as exc:
-            if exc.status in (401, 403):
-                target.finish(now, FAILED, "Forbidden" if exc.status == 403 else "Unauthorized", str(exc))
-                return
-            target.lookup_pending = True
-            return
-        except KubeError:
-            target.lookup_pending = True   # API unreachable for a moment: try again shortly
-            return
-        found = pick(obj, listing.get("items") or [])
-        target.lookup_pending = found is None
-        if found is not None:
-            target.revision = found
-            target._revision_key = key
+            found = daemonset_update_revision(target.obj, target.revisions.values())
+        # Unknown until the controller has observed the generation and made the revision; until
+        # then no pod counts as "new", so pods of an earlier revision can never fail this one.
+        target.revision = found
 
     def _close_unfinished(self, deadline):
         now = self.clock()

@@ -8,6 +8,7 @@ from ansible_collections.kubedev.devloop.plugins.module_utils.rollout import (
     deployment_new_replicaset,
     find_condition,
     label_selector_string,
+    selector_matches,
     replica_counts,
     statefulset_update_revision,
     update_strategy_error,
@@ -189,3 +190,31 @@ def test_label_selector_string_covers_match_labels_and_expressions():
     assert label_selector_string(selector) == "app=web,tier=front,env in (dev,qa),legacy notin (true),team,!canary"
     with pytest.raises(ValueError):
         label_selector_string({"matchExpressions": [{"key": "x", "operator": "Gt", "values": ["1"]}]})
+
+
+@pytest.mark.parametrize("labels,expected", [
+    ({"app": "web", "tier": "front", "env": "dev", "team": "a"}, True),
+    ({"app": "web", "tier": "front", "env": "prod", "team": "a"}, False),      # In
+    ({"app": "web", "tier": "front", "env": "dev"}, False),                    # Exists
+    ({"app": "web", "tier": "front", "env": "qa", "team": "a", "legacy": "true"}, False),  # NotIn
+    ({"app": "web", "tier": "front", "env": "qa", "team": "a", "canary": "1"}, False),    # DoesNotExist
+    ({"app": "api", "tier": "front", "env": "dev", "team": "a"}, False),      # matchLabels
+    ({}, False),
+])
+def test_selector_matches_like_the_api_server(labels, expected):
+    selector = {
+        "matchLabels": {"app": "web", "tier": "front"},
+        "matchExpressions": [
+            {"key": "env", "operator": "In", "values": ["dev", "qa"]},
+            {"key": "legacy", "operator": "NotIn", "values": ["true"]},
+            {"key": "team", "operator": "Exists"},
+            {"key": "canary", "operator": "DoesNotExist"},
+        ],
+    }
+    assert selector_matches(selector, labels) is expected
+
+
+def test_selector_of_recorded_deployment_matches_its_pods(recorded):
+    selector = recorded("deployment_rollout", "complete")["spec"]["selector"]
+    assert selector_matches(selector, recorded("pods", "running_ready")["metadata"]["labels"])
+    assert not selector_matches(selector, recorded("pods", "unschedulable")["metadata"]["labels"])
