@@ -53,7 +53,8 @@ options:
     description:
       - When a rollout fails or times out, patch every target this task changed back to the images it had before
         (only containers still running the image this task set; a concurrent edit is left alone), restore the
-        C(kubernetes.io/change-cause) annotation if O(change_cause) was set, and wait for that rollout too.
+        C(kubernetes.io/change-cause) annotation if O(change_cause) was set, and wait for that rollout too (up
+        to O(wait_timeout) again).
       - The task fails either way. RV(rolled_back) says whether the previous state is back and complete.
     type: bool
     default: false

@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Benchmark: one kubedev.devloop.set_image task over 20 Deployments vs over one.
+
+The targets are patched and waited for concurrently, so 20 should take about as long as one
+(goal: at most 1.5 times). Each run uses fresh, identical Deployments that have finished their
+first rollout. For scale, the cluster's own floor is measured too: the same image change patched
+straight to the API (in parallel) and timed by an independent watch until every rollout is
+complete - no tool can finish faster than the controllers roll out.
+Prints the figures; asserts nothing. Needs scripts/testenv up (or KUBEDEV_TEST_KUBECONFIG).
+Usage: scripts/bench_many_targets.py [--runs N] [--count N] [--replicas N]
+"""
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+KUBECONFIG = os.environ.get("KUBEDEV_TEST_KUBECONFIG", str(ROOT / ".testenv" / "kubeconfig"))
+KUBECTL = os.environ.get("KUBECTL", str(pathlib.Path.home() / ".cache/kubedev/kubernetes-v1.37.2/kubectl"))
+IMAGE = "127.0.0.1:5000/bench-app"
+
+
+def deployment(name, replicas):
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": "web", "image": IMAGE + ":1"}]}}}}
+
+
+def fresh(apps, namespace, count, replicas):
+    names = ["b-%s-%02d" % (uuid.uuid4().hex[:5], i) for i in range(count)]
+    for name in names:
+        apps.create_namespaced_deployment(namespace, deployment(name, replicas))
+    for name in names:
+        subprocess.run([KUBECTL, "--kubeconfig", KUBECONFIG, "-n", namespace, "rollout", "status",
+                        "deployment/" + name, "--timeout", "300s"], check=True, capture_output=True)
+    return names
+
+
+def run_set_image(namespace, names, workdir):
+    """Returns (wall seconds of ansible-playbook, seconds of the task itself)."""
+    task = {"kubedev.devloop.set_image": {"kubeconfig": KUBECONFIG, "name": names, "namespace": namespace,
+                                          "containers": {"web": IMAGE + ":2"}, "wait_timeout": 600}}
+    play = [{"hosts": "localhost", "connection": "local", "gather_facts": False,
+             "vars": {"ansible_python_interpreter": str(VENV_BIN / "python")}, "tasks": [task]}]
+    path = pathlib.Path(workdir) / ("play-%s.yml" % uuid.uuid4().hex[:6])
+    path.write_text(json.dumps(play))
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1")
+    started = time.monotonic()
+    proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), str(path)], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    wall = time.monotonic() - started
+    task_data = json.loads(proc.stdout)["plays"][0]["tasks"][0]
+    result = task_data["hosts"]["localhost"]
+    if result.get("failed") or not all(t["status"] == "complete" for t in result["targets"]):
+        raise SystemExit("set_image did not complete: %s" % result.get("msg"))
+
+    def stamp(text):
+        return datetime.datetime.fromisoformat(text.rstrip("Z")).replace(tzinfo=datetime.timezone.utc).timestamp()
+
+    duration = task_data["task"]["duration"]
+    return wall, stamp(duration["end"]) - stamp(duration["start"])
+
+
+def rolled_out(obj, generation):
+    """kubectl rollout status's rule for a Deployment, at or past `generation`."""
+    meta, spec, status = obj["metadata"], obj["spec"], obj.get("status") or {}
+    if meta["generation"] < generation or status.get("observedGeneration", 0) < meta["generation"]:
+        return False
+    updated = status.get("updatedReplicas", 0)
+    return (updated >= spec.get("replicas", 1) and status.get("replicas", 0) <= updated
+            and status.get("availableReplicas", 0) >= updated)
+
+
+def cluster_floor(apps, namespace, names):
+    """Seconds from patching all `names` directly to an independent watch seeing all complete."""
+    from kubernetes import watch
+
+    listing = json.loads(apps.list_namespaced_deployment(namespace, _preload_content=False).data)
+    done = {}
+    finished = threading.Event()
+
+    def judge():
+        for event in watch.Watch().stream(apps.list_namespaced_deployment, namespace, timeout_seconds=600,
+                                          resource_version=listing["metadata"]["resourceVersion"],
+                                          _preload_content=False):
+            obj = event["raw_object"]
+            if obj["metadata"]["name"] in names and rolled_out(obj, 2):
+                done.setdefault(obj["metadata"]["name"], time.monotonic())
+                if len(done) == len(names):
+                    finished.set()
+                    return
+
+    threading.Thread(target=judge, daemon=True).start()
+    time.sleep(0.5)  # let the watch connect
+    body = {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": IMAGE + ":2"}]}}}}
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda name: apps.patch_namespaced_deployment(name, namespace, body), names))
+    finished.wait(600)
+    return max(done.values()) - started
+
+
+def describe(values):
+    return "median %.2f s (min %.2f, max %.2f, n=%d)" % (statistics.median(values), min(values), max(values), len(values))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--count", type=int, default=20)
+    parser.add_argument("--replicas", type=int, default=2)
+    args = parser.parse_args()
+
+    from kubernetes import client, config
+
+    apps = client.AppsV1Api(config.new_client_from_config(config_file=KUBECONFIG))
+    core = client.CoreV1Api(apps.api_client)
+    namespace = "bench-many-" + uuid.uuid4().hex[:6]
+    core.create_namespace({"metadata": {"name": namespace}})
+    one, many, floor_one, floor_many = [], [], [], []
+    try:
+        with tempfile.TemporaryDirectory() as workdir:
+            for _ in range(args.runs):  # alternate, so drift in cluster load hits all alike
+                one.append(run_set_image(namespace, fresh(apps, namespace, 1, args.replicas), workdir))
+                many.append(run_set_image(namespace, fresh(apps, namespace, args.count, args.replicas), workdir))
+                floor_one.append(cluster_floor(apps, namespace, fresh(apps, namespace, 1, args.replicas)))
+                floor_many.append(cluster_floor(apps, namespace, fresh(apps, namespace, args.count, args.replicas)))
+    finally:
+        core.delete_namespace(namespace)
+
+    print("set_image with wait, Deployments of %d replicas, %d runs" % (args.replicas, args.runs))
+    for label, index in (("task (module) time", 1), ("whole ansible-playbook run", 0)):
+        single = [r[index] for r in one]
+        multi = [r[index] for r in many]
+        print("  %s:" % label)
+        print("    1 Deployment:   %s" % describe(single))
+        print("    %d Deployments: %s" % (args.count, describe(multi)))
+        print("    ratio %.2f (target <= 1.5)" % (statistics.median(multi) / statistics.median(single)))
+    print("  cluster floor (direct patches, independent watch until all complete):")
+    print("    1 Deployment:   %s" % describe(floor_one))
+    print("    %d Deployments: %s" % (args.count, describe(floor_many)))
+    print("    ratio %.2f" % (statistics.median(floor_many) / statistics.median(floor_one)))
+    print("  set_image task time minus the floor: 1 -> %.2f s, %d -> %.2f s" % (
+        statistics.median([r[1] for r in one]) - statistics.median(floor_one), args.count,
+        statistics.median([r[1] for r in many]) - statistics.median(floor_many)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Benchmark: how soon after a rollout completes does the waiting tool return?
+
+An independent watch (the kubernetes client's own, in this process) timestamps the moment the
+Deployment meets `kubectl rollout status`'s rule. Against it we time:
+  1. kubedev.devloop.set_image (wait: true)  - task end (ansible.posix.json) minus completion
+  2. kubernetes.core.k8s (wait: true)        - same, for comparison (it polls every wait_sleep = 5 s)
+and, on identical fresh Deployments,
+  3. set_image + wait vs `kubectl set image && kubectl rollout status` (wall time and task time).
+
+Prints the figures; asserts nothing. Needs the test environment (scripts/testenv up) or
+KUBEDEV_TEST_KUBECONFIG. Usage: scripts/bench_rollout_wait.py [--runs N] [--replicas N]
+"""
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+KUBECONFIG = os.environ.get("KUBEDEV_TEST_KUBECONFIG", str(ROOT / ".testenv" / "kubeconfig"))
+KUBECTL = os.environ.get("KUBECTL", str(pathlib.Path.home() / ".cache/kubedev/kubernetes-v1.37.2/kubectl"))
+IMAGE = "127.0.0.1:5000/bench-app"
+
+
+def deployment(name, image, replicas):
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": "web", "image": image}]}}}}
+
+
+def kubectl(*args):
+    subprocess.run([KUBECTL, "--kubeconfig", KUBECONFIG, *args], check=True, capture_output=True, text=True)
+
+
+def complete(obj, generation):
+    """kubectl rollout status's rule for a Deployment, at or past `generation`."""
+    meta, spec, status = obj["metadata"], obj["spec"], obj.get("status") or {}
+    if meta["generation"] < generation or status.get("observedGeneration", 0) < meta["generation"]:
+        return False
+    updated = status.get("updatedReplicas", 0)
+    return (updated >= spec.get("replicas", 1) and status.get("replicas", 0) <= updated
+            and status.get("availableReplicas", 0) >= updated)
+
+
+class Judge(threading.Thread):
+    """Watches one Deployment and records when it first becomes complete at `generation`."""
+
+    def __init__(self, apps, namespace, name, generation):
+        super().__init__(daemon=True)
+        self.apps, self.namespace, self.name, self.generation = apps, namespace, name, generation
+        self.completed_at = None
+        self.ready = threading.Event()
+
+    def run(self):
+        from kubernetes import watch
+
+        listing = json.loads(self.apps.list_namespaced_deployment(
+            self.namespace, field_selector="metadata.name=" + self.name, _preload_content=False).data)
+        version = listing["metadata"]["resourceVersion"]
+        self.ready.set()
+        stream = watch.Watch().stream(self.apps.list_namespaced_deployment, self.namespace,
+                                      field_selector="metadata.name=" + self.name, resource_version=version,
+                                      timeout_seconds=300, _preload_content=False)
+        for event in stream:
+            obj = event["raw_object"]
+            if complete(obj, self.generation):
+                self.completed_at = time.time()
+                return
+
+
+def run_task(task, workdir):
+    """One-task playbook through ansible-playbook; returns (wall seconds, task start, task end, result)."""
+    play = [{"hosts": "localhost", "connection": "local", "gather_facts": False,
+             "vars": {"ansible_python_interpreter": str(VENV_BIN / "python")}, "tasks": [task]}]
+    path = pathlib.Path(workdir) / ("play-%s.yml" % uuid.uuid4().hex[:6])
+    path.write_text(json.dumps(play))
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1")
+    started = time.monotonic()
+    proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), str(path)], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    wall = time.monotonic() - started
+    data = json.loads(proc.stdout)
+    task_data = data["plays"][0]["tasks"][0]
+    result = task_data["hosts"]["localhost"]
+    if result.get("failed"):
+        raise SystemExit("task failed: %s" % result.get("msg"))
+
+    def stamp(text):
+        return datetime.datetime.fromisoformat(text.rstrip("Z")).replace(tzinfo=datetime.timezone.utc).timestamp()
+
+    return wall, stamp(task_data["task"]["duration"]["start"]), stamp(task_data["task"]["duration"]["end"]), result
+
+
+def fresh(apps, namespace, replicas):
+    name = "b-" + uuid.uuid4().hex[:8]
+    apps.create_namespaced_deployment(namespace, deployment(name, IMAGE + ":1", replicas))
+    kubectl("-n", namespace, "rollout", "status", "deployment/" + name, "--timeout", "120s")
+    return name
+
+
+def set_image_task(namespace, name):
+    return {"kubedev.devloop.set_image": {"kubeconfig": KUBECONFIG, "name": name, "namespace": namespace,
+                                          "containers": {"web": IMAGE + ":2"}, "wait_timeout": 300}}
+
+
+def k8s_task(namespace, name, replicas):
+    return {"kubernetes.core.k8s": {"kubeconfig": KUBECONFIG, "namespace": namespace, "state": "present",
+                                    "definition": deployment(name, IMAGE + ":2", replicas),
+                                    "wait": True, "wait_timeout": 300}}
+
+
+def latency(apps, namespace, replicas, workdir, make_task):
+    name = fresh(apps, namespace, replicas)
+    judge = Judge(apps, namespace, name, generation=2)
+    judge.start()
+    judge.ready.wait(30)
+    _wall, _start, end, _result = run_task(make_task(name), workdir)
+    judge.join(30)
+    return end - judge.completed_at
+
+
+def versus_kubectl(apps, namespace, replicas, workdir):
+    name = fresh(apps, namespace, replicas)
+    started = time.monotonic()
+    kubectl("-n", namespace, "set", "image", "deployment/" + name, "web=%s:2" % IMAGE)
+    kubectl("-n", namespace, "rollout", "status", "deployment/" + name, "--timeout", "300s")
+    kubectl_seconds = time.monotonic() - started
+    name = fresh(apps, namespace, replicas)
+    wall, start, end, _result = run_task(set_image_task(namespace, name), workdir)
+    return kubectl_seconds, wall, end - start
+
+
+def describe(values):
+    return "median %.2f s (min %.2f, max %.2f, n=%d)" % (statistics.median(values), min(values), max(values), len(values))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--replicas", type=int, default=3)
+    args = parser.parse_args()
+
+    from kubernetes import client, config
+
+    apps = client.AppsV1Api(config.new_client_from_config(config_file=KUBECONFIG))
+    core = client.CoreV1Api(apps.api_client)
+    namespace = "bench-wait-" + uuid.uuid4().hex[:6]
+    core.create_namespace({"metadata": {"name": namespace}})
+    try:
+        with tempfile.TemporaryDirectory() as workdir:
+            ours = [latency(apps, namespace, args.replicas, workdir, lambda n: set_image_task(namespace, n))
+                    for _ in range(args.runs)]
+            theirs = [latency(apps, namespace, args.replicas, workdir,
+                              lambda n: k8s_task(namespace, n, args.replicas)) for _ in range(args.runs)]
+            pairs = [versus_kubectl(apps, namespace, args.replicas, workdir) for _ in range(args.runs)]
+    finally:
+        core.delete_namespace(namespace)
+
+    print("rollout complete -> task returned (Deployment, %d replicas, %d runs)" % (args.replicas, args.runs))
+    print("  kubedev.devloop.set_image wait: %s   (target < 0.5 s)" % describe(ours))
+    print("  kubernetes.core.k8s wait:       %s" % describe(theirs))
+    kubectl_s = [p[0] for p in pairs]
+    wall_s = [p[1] for p in pairs]
+    task_s = [p[2] for p in pairs]
+    print("set image + wait for the rollout, same Deployment shape")
+    print("  kubectl set image && kubectl rollout status: %s" % describe(kubectl_s))
+    print("  set_image task (module time):                %s  ratio %.2f (target <= 1.1)"
+          % (describe(task_s), statistics.median(task_s) / statistics.median(kubectl_s)))
+    print("  whole ansible-playbook run:                  %s  ratio %.2f"
+          % (describe(wall_s), statistics.median(wall_s) / statistics.median(kubectl_s)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
