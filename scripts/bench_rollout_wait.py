@@ -125,7 +125,7 @@ def latency(apps, namespace, replicas, workdir, make_task):
     judge = Judge(apps, namespace, name, generation=2)
     judge.start()
     judge.ready.wait(30)
-    _wall, _start, end, _result = run_task(make_task(name), workdir)
+    end = run_task(make_task(name), workdir)[2]
     judge.join(30)
     return end - judge.completed_at
 
@@ -164,6 +164,9 @@ def main():
             theirs = [latency(apps, namespace, args.replicas, workdir,
                               lambda n: k8s_task(namespace, n, args.replicas)) for _ in range(args.runs)]
             pairs = [versus_kubectl(apps, namespace, args.replicas, workdir) for _ in range(args.runs)]
+            # What any module pays per task here (fork, AnsiballZ, interpreter start): the floor.
+            ping = [run_task({"ansible.builtin.ping": {}}, workdir)[1:3] for _ in range(args.runs)]
+            ping = [end - start for start, end in ping]
     finally:
         core.delete_namespace(namespace)
 
@@ -179,6 +182,7 @@ def main():
           % (describe(task_s), statistics.median(task_s) / statistics.median(kubectl_s)))
     print("  whole ansible-playbook run:                  %s  ratio %.2f"
           % (describe(wall_s), statistics.median(wall_s) / statistics.median(kubectl_s)))
+    print("  for scale, an ansible.builtin.ping task:     %s" % describe(ping))
     return 0
 
 

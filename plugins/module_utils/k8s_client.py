@@ -14,12 +14,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ipaddress
 import json
 import os
 import re
 import threading
 import traceback
 from urllib.parse import urlencode, urlparse
+from urllib.request import getproxies
 
 from ansible.module_utils.basic import env_fallback
 
@@ -149,12 +151,36 @@ def default_namespace(params):
     return "default"
 
 
-def _bypass_proxy(host, no_proxy):
-    hostname = urlparse(host).hostname or ""
-    for entry in (no_proxy or "").split(","):
-        entry = entry.strip().lstrip(".")
-        if entry and (entry == "*" or hostname == entry or hostname.endswith("." + entry)):
+def _proxy_from_environment(configuration):
+    """Whether the configured proxy is merely HTTPS_PROXY/HTTP_PROXY (not the option or proxy-url)."""
+    scheme = urlparse(configuration.host).scheme or "https"
+    return configuration.proxy == getproxies().get(scheme)
+
+
+def _bypass_proxy(host, no_proxy, from_environment=False):
+    """Like kubectl (Go's net/http): a proxy from the environment is never used for loopback;
+    NO_PROXY takes names, domain suffixes, IP addresses, CIDR ranges and '*'."""
+    hostname = (urlparse(host).hostname or "").lower()
+    address = None
+    try:
+        address = ipaddress.ip_address(hostname)
+    except ValueError:
+        if hostname == "localhost" and from_environment:
             return True
+    if address is not None and address.is_loopback and from_environment:
+        return True
+    for entry in (no_proxy or "").split(","):
+        entry = entry.strip().lower().lstrip(".")
+        if not entry:
+            continue
+        if entry == "*" or hostname == entry or hostname.endswith("." + entry):
+            return True
+        if address is not None and "/" in entry:
+            try:
+                if address in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                continue
     return False
 
 
@@ -179,7 +205,8 @@ class KubeClient(object):
         if server_name:
             pool_args["server_hostname"] = server_name
         proxy = getattr(configuration, "proxy", None)
-        if proxy and not _bypass_proxy(self.host, getattr(configuration, "no_proxy", None)):
+        if proxy and not _bypass_proxy(self.host, getattr(configuration, "no_proxy", None),
+                                       _proxy_from_environment(configuration)):
             self.pool = urllib3.ProxyManager(proxy, proxy_headers=getattr(configuration, "proxy_headers", None), **pool_args)
         else:
             self.pool = urllib3.PoolManager(**pool_args)

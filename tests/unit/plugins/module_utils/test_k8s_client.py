@@ -8,6 +8,7 @@ from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_client import 
     AUTH_ARG_SPEC,
     KubeClient,
     _bypass_proxy,
+    _proxy_from_environment,
     build_configuration,
     default_namespace,
 )
@@ -99,10 +100,27 @@ def test_default_namespace_follows_the_context(tmp_path):
 
 def test_no_proxy_matching():
     assert _bypass_proxy("https://api.internal.example:6443", "example")
-    assert _bypass_proxy("https://127.0.0.1:6443", "localhost, 127.0.0.1")
+    assert _bypass_proxy("https://API.Example.com:6443", ".example.com")
     assert _bypass_proxy("https://anything:1", "*")
+    assert _bypass_proxy("https://10.1.2.3:6443", "192.168.0.0/16, 10.0.0.0/8")
+    assert not _bypass_proxy("https://10.1.2.3:6443", "192.168.0.0/16,garbage/99")
     assert not _bypass_proxy("https://api.example.com:6443", "example.org,.internal")
     assert not _bypass_proxy("https://api.example.com:6443", None)
+
+
+@pytest.mark.parametrize("host", ["https://127.0.0.1:16443", "https://localhost:6443", "https://[::1]:6443"])
+def test_loopback_bypasses_only_a_proxy_from_the_environment(host):
+    assert _bypass_proxy(host, None, from_environment=True)
+    assert not _bypass_proxy(host, None, from_environment=False)   # an explicit proxy is used
+
+
+def test_proxy_from_https_proxy_environment_is_recognised(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://envproxy:3128")
+    cfg = build_configuration({"host": "https://10.0.0.1:6443", "api_key": "t"})
+    assert cfg.proxy == "http://envproxy:3128"
+    assert _proxy_from_environment(cfg) is True
+    explicit = build_configuration({"host": "https://10.0.0.1:6443", "api_key": "t", "proxy": "http://mine:1"})
+    assert _proxy_from_environment(explicit) is False
 
 
 def test_request_headers_carry_the_token_or_basic_auth():
