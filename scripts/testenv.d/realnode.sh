@@ -63,7 +63,7 @@ realnode_node_ip() {
   echo "$ip"
 }
 
-# realnode_check_host : root, usable cgroups, a running cluster
+# realnode_check_host : root, usable cgroups, a cluster
 realnode_check_host() {
   need_root "a real node (kubelet, containerd, iptables)"
   local c probe
@@ -84,7 +84,6 @@ realnode_check_host() {
   fi
   rmdir "$probe"
   [[ -f $STATE/kubeconfig ]] || die "realnode: no $STATE/kubeconfig: the cluster part must be up first"
-  realnode_kubectl get --raw /readyz >/dev/null 2>&1 || die "realnode: the cluster's apiserver does not answer (scripts/testenv up)"
 }
 
 # realnode_check_ports PORT... : die naming whoever listens on one of them
@@ -98,12 +97,13 @@ realnode_check_ports() {
 
 # realnode_tools : apt packages, the kubelet/kube-proxy/kubectl build, crictl
 realnode_tools() {
-  apt_install containerd runc containernetworking-plugins iptables
+  apt_install containerd runc containernetworking-plugins iptables curl
   [[ -x /usr/lib/cni/bridge ]] || die "realnode: /usr/lib/cni/bridge missing after installing containernetworking-plugins"
   "$_realnode_here/build-kubernetes.sh" "$K8S_VERSION" "$CACHE/kubernetes-$K8S_VERSION" kubelet kube-proxy kubectl ||
     die "realnode: building kubelet/kube-proxy $K8S_VERSION failed"
   if [[ ! -x $CACHE/cri-tools-$CRICTL_VERSION/crictl ]]; then
     say "realnode: building crictl $CRICTL_VERSION (to stop and remove pods on down)"
+    command -v go >/dev/null || die "realnode: crictl is built from source and 'go' is not on PATH"
     GOBIN=$CACHE/cri-tools-$CRICTL_VERSION CGO_ENABLED=0 go install -trimpath -ldflags '-s -w' \
       "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION" || die "realnode: building crictl failed"
   fi
@@ -140,7 +140,9 @@ realnode_containerd_up() {
   wait_for "containerd (real node)" 60 realnode-containerd ctr --address "$REALNODE_CONTAINERD_SOCK" version
 }
 
-# realnode_pause_image : import the locally built pause image once; pinned, so nothing removes it
+# realnode_pause_image : import the locally built pause image once. Nothing may delete it, since it
+# cannot be pulled: containerd >= 1.7 honours the pinned label; Debian 12's 1.6 ignores it, which is
+# why the kubelet's image garbage collection is off (realnode-kubelet.yaml).
 realnode_pause_image() {
   realnode_ctr images ls -q "name==$PAUSE_IMAGE" | grep -q . && return 0
   realnode_ctr images import "$(pause_archive)" >/dev/null || die "realnode: importing $PAUSE_IMAGE failed"
@@ -188,9 +190,26 @@ realnode_kube_proxy_up() {
   wait_for "kube-proxy healthz" 60 realnode-kube-proxy curl -fsS http://127.0.0.1:10256/healthz
 }
 
+# realnode_up : start what is missing; a failed start undoes everything, so nothing stays half up
+# (testenv's own clean-up only covers parts that finished starting)
 realnode_up() {
   realnode_check_host
+  # before anything starts: the ports of whatever is about to be started
+  daemon_pid realnode-kubelet >/dev/null || realnode_check_ports 10250 10248
+  daemon_pid realnode-kube-proxy >/dev/null || realnode_check_ports 10256 10249
   realnode_tools
+  realnode_kubectl get --raw /readyz >/dev/null 2>&1 || die "realnode: the cluster's apiserver does not answer (scripts/testenv up)"
+  # a background subshell: errexit holds inside it (it would be off inside an `if` condition)
+  realnode_start &
+  if ! wait "$!"; then
+    say "realnode: start failed; undoing it"
+    realnode_down
+    die "realnode: could not start the real node (daemon logs: $STATE/logs/realnode-*.log)"
+  fi
+}
+
+realnode_start() {
+  set -e
   local ip
   ip=$(realnode_node_ip)
   mkdir -p "$REALNODE_DIR"
@@ -227,6 +246,12 @@ realnode_remove_pods() {
 
 realnode_down() {
   local had_node=""
+  # the node's directories are machine-wide: leave them alone while another checkout's node runs
+  if ! daemon_pid realnode-containerd >/dev/null && [[ -S $REALNODE_CONTAINERD_SOCK ]] &&
+    ctr --address "$REALNODE_CONTAINERD_SOCK" version >/dev/null 2>&1; then
+    say "realnode: $REALNODE_CONTAINERD_SOCK is served by a containerd this checkout did not start; leaving it"
+    return 0
+  fi
   [[ -f $REALNODE_DIR/node-created ]] && had_node=1
   stop_daemon realnode-kube-proxy
   stop_daemon realnode-kubelet
