@@ -1,0 +1,125 @@
+"""playbooks/release.yml against the test environment, after site.yml deployed the app: a changed app
+rolls out under a new tag, an unchanged one changes nothing, and a release that cannot come up
+(crash loop, unpullable image) fails and leaves the previous image running."""
+
+import json
+import re
+import shutil
+import urllib.request
+import uuid
+
+import pytest
+
+from conftest import run_playbook
+
+pytestmark = pytest.mark.integration
+
+REVISION = "deployment.kubernetes.io/revision"
+
+
+@pytest.fixture()
+def app_dir(repo_root, tmp_path):
+    """A private copy of the sample app, so the test can edit it."""
+    target = tmp_path / "app"
+    shutil.copytree(repo_root / "sample_app", target, ignore=shutil.ignore_patterns("node_modules"))
+    return target
+
+
+@pytest.fixture()
+def play_vars(kubeconfig, namespace, registry, base_image, app_dir):
+    return {
+        "kubedev_cluster_provider": "existing",
+        "kubedev_install_tools": False,
+        "kubedev_kubeconfig": kubeconfig,
+        "kubedev_namespace": namespace,
+        "kubedev_registry": registry,
+        "kubedev_base_image": base_image,
+        "kubedev_app_dir": str(app_dir),
+    }
+
+
+@pytest.fixture()
+def deployed(repo_root, play_vars, apps_v1, namespace):
+    """site.yml has deployed the app; returns the Deployment as it is then."""
+    run_playbook(repo_root / "playbooks" / "site.yml", extra_vars=play_vars)
+    return apps_v1.read_namespaced_deployment("web-deployment", namespace)
+
+
+def web_image(deployment):
+    return next(c.image for c in deployment.spec.template.spec.containers if c.name == "web")
+
+
+def rollout_complete(deployment):
+    status, spec = deployment.status, deployment.spec
+    return (
+        (status.observed_generation or 0) >= deployment.metadata.generation
+        and (status.updated_replicas or 0) == spec.replicas
+        and (status.replicas or 0) == spec.replicas
+        and (status.available_replicas or 0) == spec.replicas
+    )
+
+
+def changed_count(output):
+    recap = re.search(r"localhost\s+: ok=\d+\s+changed=(\d+)", output)
+    assert recap, output
+    return int(recap.group(1))
+
+
+def registry_tags(registry, name):
+    with urllib.request.urlopen(f"http://{registry}/v2/{name}/tags/list", timeout=10) as response:
+        return json.load(response)["tags"]
+
+
+def test_changed_app_rolls_out_under_a_new_tag(repo_root, play_vars, deployed, apps_v1, namespace, registry, app_dir):
+    before_image = web_image(deployed)
+    before_revision = int(deployed.metadata.annotations[REVISION])
+    assert rollout_complete(deployed)
+
+    server = app_dir / "server.js"
+    server.write_text(server.read_text() + f"// release test {uuid.uuid4().hex}\n")
+    proc = run_playbook(repo_root / "playbooks" / "release.yml", extra_vars=play_vars)
+
+    after = apps_v1.read_namespaced_deployment("web-deployment", namespace)
+    after_image = web_image(after)
+    tag = after_image.rsplit(":", 1)[1]
+    assert after_image != before_image
+    assert re.fullmatch(rf"{re.escape(registry)}/hello-k8s:0\.0\.1-[0-9a-f]{{12}}", after_image)
+    assert int(after.metadata.annotations[REVISION]) > before_revision
+    assert after.metadata.annotations.get("kubernetes.io/change-cause") == f"release {tag}"
+    assert rollout_complete(after)
+    assert tag in registry_tags(registry, "hello-k8s")
+    assert f"Released {after_image}" in " ".join(proc.stdout.split())
+    assert f"at revision {after.metadata.annotations[REVISION]}" in " ".join(proc.stdout.split())
+
+    # Nothing changed since: nothing is built, pushed or rolled out.
+    again = run_playbook(repo_root / "playbooks" / "release.yml", extra_vars=play_vars)
+    assert changed_count(again.stdout) == 0, again.stdout
+    unchanged = apps_v1.read_namespaced_deployment("web-deployment", namespace)
+    assert unchanged.metadata.generation == after.metadata.generation
+    assert "already runs" in again.stdout
+
+
+def assert_rolled_back(proc, deployed, apps_v1, namespace, reasons):
+    output = " ".join((proc.stdout + proc.stderr).split())
+    assert proc.returncode != 0, output
+    assert any(reason in output for reason in reasons), output[-3000:]
+    assert f"Rolled back: web-deployment is back on its previous image {web_image(deployed)}." in output
+    after = apps_v1.read_namespaced_deployment("web-deployment", namespace)
+    assert web_image(after) == web_image(deployed)
+    assert rollout_complete(after)
+
+
+def test_crashing_release_is_rolled_back(repo_root, play_vars, deployed, apps_v1, namespace):
+    # The kwok cluster crash-loops every image whose tag ends in -crash.
+    proc = run_playbook(
+        repo_root / "playbooks" / "release.yml", extra_vars=dict(play_vars, kubedev_app_version="0.0.1-crash"), check=False
+    )
+    assert_rolled_back(proc, deployed, apps_v1, namespace, ["CrashLoopBackOff"])
+
+
+def test_unpullable_image_is_rolled_back(repo_root, play_vars, deployed, apps_v1, namespace):
+    # No build; the kwok cluster never pulls from a registry whose host ends in .invalid.
+    extra = dict(play_vars, kubedev_build=False, kubedev_image="registry.kubedev.invalid/hello-k8s:0.0.1")
+    proc = run_playbook(repo_root / "playbooks" / "release.yml", extra_vars=extra, check=False)
+    # set_image fails on the first pull error, before the kubelet backs off.
+    assert_rolled_back(proc, deployed, apps_v1, namespace, ["ErrImagePull", "ImagePullBackOff"])
