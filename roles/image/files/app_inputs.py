@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Inspect an app directory on the target host in one go and print JSON:
 {"exists", "dockerfile", "package" (package.json or null), "sha256", "files", "commit", "dirty"}.
 
