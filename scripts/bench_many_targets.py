@@ -43,9 +43,26 @@ def fresh(apps, namespace, count, replicas):
     for name in names:
         apps.create_namespaced_deployment(namespace, deployment(name, replicas))
     for name in names:
-        subprocess.run([KUBECTL, "--kubeconfig", KUBECONFIG, "-n", namespace, "rollout", "status",
-                        "deployment/" + name, "--timeout", "300s"], check=True, capture_output=True)
+        proc = subprocess.run([KUBECTL, "--kubeconfig", KUBECONFIG, "-n", namespace, "rollout", "status",
+                               "deployment/" + name, "--timeout", "300s"], capture_output=True, text=True)
+        if proc.returncode != 0:
+            pods = subprocess.run([KUBECTL, "--kubeconfig", KUBECONFIG, "-n", namespace, "get", "pods", "-o", "wide",
+                                   "-l", "app=" + name], capture_output=True, text=True).stdout
+            raise SystemExit("setup: deployment/%s did not roll out: %s%s\n%s" % (name, proc.stdout, proc.stderr, pods))
     return names
+
+
+def remove(apps, core, namespace, names):
+    """Delete the Deployments and wait for their pods to go: the kwok nodes hold 110 pods each."""
+    for name in names:
+        apps.delete_namespaced_deployment(name, namespace, propagation_policy="Background")
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        pods = json.loads(core.list_namespaced_pod(namespace, _preload_content=False).data)["items"]
+        if not any(p["metadata"]["labels"].get("app") in names for p in pods):
+            return
+        time.sleep(0.5)
+    raise SystemExit("cleanup: pods of %s still there after 300 s" % namespace)
 
 
 def run_set_image(namespace, names, workdir):
@@ -132,11 +149,16 @@ def main():
     one, many, floor_one, floor_many = [], [], [], []
     try:
         with tempfile.TemporaryDirectory() as workdir:
+            def measure(results, count, how):
+                names = fresh(apps, namespace, count, args.replicas)
+                results.append(how(names))
+                remove(apps, core, namespace, names)
+
             for _ in range(args.runs):  # alternate, so drift in cluster load hits all alike
-                one.append(run_set_image(namespace, fresh(apps, namespace, 1, args.replicas), workdir))
-                many.append(run_set_image(namespace, fresh(apps, namespace, args.count, args.replicas), workdir))
-                floor_one.append(cluster_floor(apps, namespace, fresh(apps, namespace, 1, args.replicas)))
-                floor_many.append(cluster_floor(apps, namespace, fresh(apps, namespace, args.count, args.replicas)))
+                measure(one, 1, lambda names: run_set_image(namespace, names, workdir))
+                measure(many, args.count, lambda names: run_set_image(namespace, names, workdir))
+                measure(floor_one, 1, lambda names: cluster_floor(apps, namespace, names))
+                measure(floor_many, args.count, lambda names: cluster_floor(apps, namespace, names))
     finally:
         core.delete_namespace(namespace)
 

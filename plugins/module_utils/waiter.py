@@ -193,13 +193,30 @@ class RolloutWaiter(object):
                 return [(t, stream_kind, event, [o for o in payload if o["metadata"]["name"] == t.name])
                         for t in targets]
             return [(t, stream_kind, event, payload) for t in targets if t.name == payload["metadata"]["name"]]
-        belongs = (lambda t, obj: t.selects(obj)) if stream_kind == "pods" else (lambda t, obj: t.owns(obj))
+        if stream_kind == "pods":
+            def belongs(t, obj):
+                return t.selects(obj)
+
+            def holds(t, uid):
+                return uid in t.pods
+        else:
+            def belongs(t, obj):
+                return t.owns(obj)
+
+            def holds(t, uid):
+                return uid in t.revisions
         if event == "SYNC":
             return [(t, stream_kind, event, [obj for obj in payload if belongs(t, obj)]) for t in targets]
-        if event == "DELETED":
-            return [(t, stream_kind, event, payload) for t in targets]
-        # An object that no longer belongs to a target (labels or owner changed) leaves its set.
-        return [(t, stream_kind, event if belongs(t, payload) else "DELETED", payload) for t in targets]
+        # Only targets the object concerns are touched: with many targets, re-evaluating all of
+        # them for every pod event would cost more than the wait itself.
+        uid = payload["metadata"]["uid"]
+        routed = []
+        for t in targets:
+            if event != "DELETED" and belongs(t, payload):
+                routed.append((t, stream_kind, event, payload))
+            elif holds(t, uid):  # deleted, or no longer selected/owned (labels or owner changed)
+                routed.append((t, stream_kind, "DELETED", payload))
+        return routed
 
     def _apply(self, target, stream_kind, event, payload, now):
         if target.outcome is not None:
