@@ -124,7 +124,10 @@ def app_images(docker_client, registry, base_image, repo_root, tmp_path_factory)
     shutil.copytree(source, edited, ignore=shutil.ignore_patterns("node_modules"))
     bump_version(edited, "0.0.2")
     v2 = build_and_push(docker_client, edited, f"{repository}:0.0.2-{run}", base_image)
-    return {"0.0.1": v1, "0.0.2": v2}
+    yield {"0.0.1": v1, "0.0.2": v2}
+    # the registry keeps them for the node; dockerd need not keep one more pair of tags per run
+    for ref in (v1, v2):
+        docker_client.images.remove(ref)
 
 
 # --- the tutorial's objects, on the real node -------------------------------------------------
