@@ -115,12 +115,15 @@ cluster_start_apiserver() {
   #   no pod on a kwok node calls the API.
   # --shutdown-send-retry-after: on SIGTERM, finish the requests in flight, answer new ones with
   #   "retry after", then close within 2 s; otherwise open watches hold a restart for 60 s.
+  # --kubelet-preferred-address-types: reach the real node's kubelet (logs, exec) by its InternalIP;
+  #   node names do not resolve here.
   start_daemon kube-apiserver "$K8S_BIN/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
     --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
     --client-ca-file "$PKI/ca.crt" \
     --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
+    --kubelet-preferred-address-types InternalIP,Hostname \
     --authorization-mode Node,RBAC \
     --enable-admission-plugins NodeRestriction \
     --allow-privileged=true \
