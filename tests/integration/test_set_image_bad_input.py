@@ -1,5 +1,8 @@
 """Bad input gets a clear error and changes nothing."""
 
+import shutil
+import subprocess
+
 import pytest
 
 from test_set_image_support import APP, create, deployment, images, read, run_module
@@ -104,3 +107,15 @@ def read_server(kubeconfig):
 
     with open(kubeconfig) as handle:
         return yaml.safe_load(handle)["clusters"][0]["cluster"]["server"]
+
+
+def test_missing_kubernetes_library_is_reported_the_ansible_way(tmp_path, kubeconfig, apps_v1, namespace, web):
+    """A Python without the kubernetes client (the system one here) gets missing_required_lib's message."""
+    python = shutil.which("python3", path="/usr/bin:/bin")
+    if python is None or subprocess.run([python, "-c", "import kubernetes"], capture_output=True).returncode == 0:
+        pytest.skip("needs a Python without the kubernetes package")
+    result, _ = run_module(tmp_path, kubeconfig, "set_image", {
+        "name": "web", "namespace": namespace, "containers": {"web": APP + ":2"}}, interpreter=python)
+    assert result["failed"] is True
+    assert "Failed to import the required Python library (kubernetes)" in result["msg"]
+    assert_untouched(apps_v1, namespace, web)

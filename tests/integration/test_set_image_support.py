@@ -47,13 +47,13 @@ def kubectl(kubeconfig, *args, check=True, timeout=120):
     return proc
 
 
-def task_playbook(tmp_path, module, args, name="playbook.yml"):
+def task_playbook(tmp_path, module, args, name="playbook.yml", interpreter=None):
     """A one-task playbook on localhost; JSON is valid YAML, so args need no quoting rules."""
     play = [{
         "hosts": "localhost",
         "connection": "local",
         "gather_facts": False,
-        "vars": {"ansible_python_interpreter": sys.executable},
+        "vars": {"ansible_python_interpreter": interpreter or sys.executable},
         "tasks": [{"name": "under test", module: args}],
     }]
     path = pathlib.Path(tmp_path) / name
@@ -72,9 +72,9 @@ def parse_task_result(stdout):
     return data["plays"][0]["tasks"][0]["hosts"]["localhost"]
 
 
-def run_module(tmp_path, kubeconfig, module, args, flags=(), env=None):
+def run_module(tmp_path, kubeconfig, module, args, flags=(), env=None, interpreter=None):
     """Run one module task; returns (task result dict, seconds the ansible-playbook run took)."""
-    playbook = task_playbook(tmp_path, "kubedev.devloop." + module, args)
+    playbook = task_playbook(tmp_path, "kubedev.devloop." + module, args, interpreter=interpreter)
     started = time.monotonic()
     proc = run_playbook(playbook, *flags, check=False, env=json_env(kubeconfig, env))
     elapsed = time.monotonic() - started
