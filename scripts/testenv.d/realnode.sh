@@ -138,6 +138,8 @@ realnode_containerd_up() {
   mkdir -p "$REALNODE_CONTAINERD_ROOT" "$REALNODE_CONTAINERD_STATE"
   start_daemon realnode-containerd containerd --config "$REALNODE_DIR/containerd.toml"
   wait_for "containerd (real node)" 60 realnode-containerd ctr --address "$REALNODE_CONTAINERD_SOCK" version
+  # containerd answers before its CRI plugin is initialised; the kubelet gives up at once if it is not
+  wait_for "containerd CRI (real node)" 60 realnode-containerd realnode_crictl info
 }
 
 # realnode_pause_image : import the locally built pause image once. Nothing may delete it, since it
