@@ -62,6 +62,20 @@ def test_replicas_that_are_no_number_are_rejected(tmp_path):
     assert "int" in output
 
 
+def test_prestop_sleep_as_long_as_the_grace_period_is_rejected(tmp_path):
+    # the kubelet would kill the pod at the end of the sleep, before SIGTERM could drain anything
+    output = run_failing(
+        tmp_path,
+        "deploy",
+        {
+            "deploy_image": "127.0.0.1:5000/hello-k8s:0.0.1",
+            "deploy_prestop_sleep_seconds": 30,
+            "deploy_termination_grace_period_seconds": 30,
+        },
+    )
+    assert "deploy_prestop_sleep_seconds >= 0 and less than the grace period (got 30 of 30)" in output
+
+
 @pytest.mark.parametrize(
     "image",
     ["Hello-K8s:0.0.1", "127.0.0.1:5000/hello-k8s:bad tag", "registry.example.com//hello:1", "hello-k8s:", "hello-k8s@sha256:1234"],
