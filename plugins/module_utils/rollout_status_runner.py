@@ -15,7 +15,7 @@ from ansible_collections.kubedev.devloop.plugins.module_utils.waiter import COMP
 
 
 def wait_for_rollouts(client, params):
-    """Returns (result dict, failure message or None); raises KubeError for bad targets."""
+    """Returns the result dict (failed=True and msg when a rollout failed); raises KubeError for bad targets."""
     kind = params["kind"]
     objects = fetch_targets(client, kind, params["namespace"], params.get("name"), params.get("label_selectors"))
     problems = [p for p in (update_strategy_error(kind, obj) for obj in objects) if p]
@@ -34,4 +34,7 @@ def wait_for_rollouts(client, params):
             if entry["reason"] and entry["reason"] not in detail:
                 detail = "%s: %s" % (entry["reason"], detail)
             failures.append("%s rollout %s: %s" % (target.ref, entry["status"].replace("_", " "), detail))
-    return {"changed": False, "targets": entries}, ("; ".join(failures) or None)
+    result = {"changed": False, "targets": entries}
+    if failures:
+        result.update(failed=True, msg="; ".join(failures))
+    return result

@@ -46,14 +46,6 @@ MAX_PATCH_ATTEMPTS = 5
 SKIPPED = "skipped"
 
 
-class SetImageFailed(Exception):
-    """The task fails; result holds everything to return alongside the message."""
-
-    def __init__(self, msg, result):
-        super(SetImageFailed, self).__init__(msg)
-        self.result = result
-
-
 def check_request(params):
     """Messages for invalid input that needs no cluster to detect."""
     errors = check_wait_options(params)
@@ -174,7 +166,7 @@ def _stale_conditions(obj):
 
 
 def set_images(client, params, check_mode):
-    """Run the task; returns the result dict or raises SetImageFailed / KubeError."""
+    """Run the task; returns the result dict (failed=True and msg when the task fails) or raises KubeError."""
     kind = params["kind"]
     requested = params["containers"]
     waiting = params["wait"] and not check_mode
@@ -191,8 +183,8 @@ def set_images(client, params, check_mode):
         if plan["error"]:
             problems.append(plan["error"])
     if problems:
-        raise SetImageFailed("nothing was changed: " + "; ".join(problems),
-                             {"changed": False, "rolled_back": False, "targets": []})
+        return {"changed": False, "rolled_back": False, "targets": [], "failed": True,
+                "msg": "nothing was changed: " + "; ".join(problems)}
 
     annotations = {CHANGE_CAUSE_ANNOTATION: params["change_cause"]} if params.get("change_cause") else None
     parallel_map(lambda run: _apply(client, run, requested, annotations, check_mode), runs)
@@ -217,7 +209,7 @@ def set_images(client, params, check_mode):
         "diff": _diff(runs),
     }
     if failed:
-        raise SetImageFailed(_failure_message(failed, runs, rolled_back), result)
+        result.update(failed=True, msg=_failure_message(failed, runs, rolled_back))
     return result
 
 

@@ -139,54 +139,14 @@ targets:
       returned: always
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_client import (
-    AUTH_ARG_SPEC,
-    HAS_KUBERNETES,
-    KUBERNETES_IMPORT_ERROR,
-    client_from_params,
-    default_namespace,
-)
-from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_errors import KubeError
+from ansible_collections.kubedev.devloop.plugins.module_utils.rollout_module import rollout_module, run_task
 from ansible_collections.kubedev.devloop.plugins.module_utils.rollout_status_runner import wait_for_rollouts
-from ansible_collections.kubedev.devloop.plugins.module_utils.targets import (
-    TARGET_ARG_SPEC,
-    TARGET_MUTUALLY_EXCLUSIVE,
-    TARGET_REQUIRED_ONE_OF,
-    WAIT_ARG_SPEC,
-    check_wait_options,
-)
+from ansible_collections.kubedev.devloop.plugins.module_utils.targets import check_wait_options
 
 
 def main():
-    argument_spec = dict(TARGET_ARG_SPEC)
-    argument_spec.update(WAIT_ARG_SPEC)
-    argument_spec.update(AUTH_ARG_SPEC)
-    module = AnsibleModule(
-        argument_spec=argument_spec,
-        mutually_exclusive=TARGET_MUTUALLY_EXCLUSIVE,
-        required_one_of=TARGET_REQUIRED_ONE_OF,
-        supports_check_mode=True,
-    )
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
-    problems = check_wait_options(module.params)
-    if problems:
-        module.fail_json(msg="; ".join(problems), changed=False)
-
-    params = dict(module.params)
-    try:
-        client = client_from_params(params)
-        params["namespace"] = params["namespace"] or default_namespace(params)
-        result, failure = wait_for_rollouts(client, params)
-    except KubeError as exc:
-        module.fail_json(msg=str(exc), changed=False)
-    for warning in client.warnings:
-        module.warn("API server warning: %s" % warning)
-    if failure:
-        module.fail_json(msg=failure, **result)
-    module.exit_json(**result)
+    module = rollout_module()
+    run_task(module, check_wait_options(module.params), wait_for_rollouts)
 
 
 if __name__ == "__main__":

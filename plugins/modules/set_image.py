@@ -283,74 +283,20 @@ diff:
   sample: {"before": {"Deployment/default/web": {"web": "app:1"}}, "after": {"Deployment/default/web": {"web": "app:2"}}}
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_client import (
-    AUTH_ARG_SPEC,
-    HAS_KUBERNETES,
-    KUBERNETES_IMPORT_ERROR,
-    client_from_params,
-    default_namespace,
-)
-from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_errors import KubeError
-from ansible_collections.kubedev.devloop.plugins.module_utils.set_image_runner import (
-    SetImageFailed,
-    check_request,
-    set_images,
-)
-from ansible_collections.kubedev.devloop.plugins.module_utils.targets import (
-    TARGET_ARG_SPEC,
-    TARGET_MUTUALLY_EXCLUSIVE,
-    TARGET_REQUIRED_ONE_OF,
-    WAIT_ARG_SPEC,
-)
+from ansible_collections.kubedev.devloop.plugins.module_utils.rollout_module import rollout_module, run_task
+from ansible_collections.kubedev.devloop.plugins.module_utils.set_image_runner import check_request, set_images
 
 
 def main():
-    argument_spec = dict(
+    module = rollout_module(dict(
         containers=dict(type="dict", required=True),
         wait=dict(type="bool", default=True),
         rollback_on_failure=dict(type="bool", default=False),
         change_cause=dict(type="str"),
-    )
-    argument_spec.update(TARGET_ARG_SPEC)
-    argument_spec.update(WAIT_ARG_SPEC)
-    argument_spec.update(AUTH_ARG_SPEC)
-    module = AnsibleModule(
-        argument_spec=argument_spec,
-        mutually_exclusive=TARGET_MUTUALLY_EXCLUSIVE,
-        required_one_of=TARGET_REQUIRED_ONE_OF,
-        supports_check_mode=True,
-    )
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
-
-    problems = check_request(module.params)
-    if problems:
-        module.fail_json(msg="nothing was changed: " + "; ".join(problems), changed=False)
-
-    params = dict(module.params)
-    client = None
-    try:
-        client = client_from_params(params)
-        params["namespace"] = params["namespace"] or default_namespace(params)
-        result = set_images(client, params, module.check_mode)
-    except SetImageFailed as exc:
-        _finish(module, client, dict(exc.result, failed=True, msg=str(exc)))
-    except KubeError as exc:
-        _finish(module, client, dict(changed=False, failed=True, msg=str(exc)))
-    _finish(module, client, result)
-
-
-def _finish(module, client, result):
-    for warning in (client.warnings if client else []):
-        module.warn("API server warning: %s" % warning)
-    diff = result.pop("diff", None)
-    if module._diff and diff is not None:
-        result["diff"] = diff
-    if result.pop("failed", False):
-        module.fail_json(**result)
-    module.exit_json(**result)
+    ))
+    run_task(module, check_request(module.params),
+             lambda client, params: set_images(client, params, module.check_mode),
+             problems_prefix="nothing was changed: ")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,77 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kubedev.devloop contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The AnsibleModule plumbing set_image and rollout_status share, so both modules stay thin.
+
+Options (targets, wait, connection), the kubernetes client check, input problems reported before
+connecting, the client and default namespace, API server warnings, and the result: exit or fail.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_client import (
+    AUTH_ARG_SPEC,
+    HAS_KUBERNETES,
+    KUBERNETES_IMPORT_ERROR,
+    client_from_params,
+    default_namespace,
+)
+from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_errors import KubeError
+from ansible_collections.kubedev.devloop.plugins.module_utils.targets import (
+    TARGET_ARG_SPEC,
+    TARGET_MUTUALLY_EXCLUSIVE,
+    TARGET_REQUIRED_ONE_OF,
+    WAIT_ARG_SPEC,
+)
+
+
+def rollout_module(extra_argument_spec=None):
+    """An AnsibleModule with the module's own options plus the target, wait and connection ones.
+
+    Fails right away when the kubernetes Python client is missing.
+    """
+    argument_spec = dict(extra_argument_spec or {})
+    argument_spec.update(TARGET_ARG_SPEC)
+    argument_spec.update(WAIT_ARG_SPEC)
+    argument_spec.update(AUTH_ARG_SPEC)
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        mutually_exclusive=TARGET_MUTUALLY_EXCLUSIVE,
+        required_one_of=TARGET_REQUIRED_ONE_OF,
+        supports_check_mode=True,
+    )
+    if not HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
+    return module
+
+
+def run_task(module, problems, task, problems_prefix=""):
+    """Fail on input problems without connecting; else run task(client, params) and finish the module.
+
+    task returns the result dict; failed=True (with msg) in it fails the task, and its diff is kept
+    only in diff mode. A KubeError fails the task with changed=False. API server warnings seen by
+    the client become Ansible warnings either way.
+    """
+    if problems:
+        module.fail_json(msg=problems_prefix + "; ".join(problems), changed=False)
+    params = dict(module.params)
+    client = None
+    try:
+        client = client_from_params(params)
+        params["namespace"] = params["namespace"] or default_namespace(params)
+        result = task(client, params)
+    except KubeError as exc:
+        result = dict(changed=False, failed=True, msg=str(exc))
+    for warning in (client.warnings if client else []):
+        module.warn("API server warning: %s" % warning)
+    diff = result.pop("diff", None)
+    if module._diff and diff is not None:
+        result["diff"] = diff
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    module.exit_json(**result)
