@@ -11,12 +11,8 @@ Usage: scripts/bench_many_targets.py [--runs N] [--count N] [--replicas N]
 """
 
 import argparse
-import datetime
 import json
-import os
-import pathlib
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -24,30 +20,18 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-VENV_BIN = ROOT / ".venv" / "bin"
-KUBECONFIG = os.environ.get("KUBEDEV_TEST_KUBECONFIG", str(ROOT / ".testenv" / "kubeconfig"))
-KUBECTL = os.environ.get("KUBECTL", str(pathlib.Path.home() / ".cache/kubedev/kubernetes-v1.37.2/kubectl"))
-IMAGE = "127.0.0.1:5000/bench-app"
-
-
-def deployment(name, replicas):
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": "web", "image": IMAGE + ":1"}]}}}}
+from benchlib import BENCH_IMAGE, KUBECONFIG
+from benchlib import deployment, describe, kubectl, rollout_complete, run_task, scratch_namespace
 
 
 def fresh(apps, namespace, count, replicas):
     names = ["b-%s-%02d" % (uuid.uuid4().hex[:5], i) for i in range(count)]
     for name in names:
-        apps.create_namespaced_deployment(namespace, deployment(name, replicas))
+        apps.create_namespaced_deployment(namespace, deployment(name, BENCH_IMAGE + ":1", replicas))
     for name in names:
-        proc = subprocess.run([KUBECTL, "--kubeconfig", KUBECONFIG, "-n", namespace, "rollout", "status",
-                               "deployment/" + name, "--timeout", "300s"], capture_output=True, text=True)
+        proc = kubectl("-n", namespace, "rollout", "status", "deployment/" + name, "--timeout", "300s", check=False)
         if proc.returncode != 0:
-            pods = subprocess.run([KUBECTL, "--kubeconfig", KUBECONFIG, "-n", namespace, "get", "pods", "-o", "wide",
-                                   "-l", "app=" + name], capture_output=True, text=True).stdout
+            pods = kubectl("-n", namespace, "get", "pods", "-o", "wide", "-l", "app=" + name, check=False).stdout
             raise SystemExit("setup: deployment/%s did not roll out: %s%s\n%s" % (name, proc.stdout, proc.stderr, pods))
     return names
 
@@ -68,36 +52,11 @@ def remove(apps, core, namespace, names):
 def run_set_image(namespace, names, workdir):
     """Returns (wall seconds of ansible-playbook, seconds of the task itself)."""
     task = {"kubedev.devloop.set_image": {"kubeconfig": KUBECONFIG, "name": names, "namespace": namespace,
-                                          "containers": {"web": IMAGE + ":2"}, "wait_timeout": 600}}
-    play = [{"hosts": "localhost", "connection": "local", "gather_facts": False,
-             "vars": {"ansible_python_interpreter": str(VENV_BIN / "python")}, "tasks": [task]}]
-    path = pathlib.Path(workdir) / ("play-%s.yml" % uuid.uuid4().hex[:6])
-    path.write_text(json.dumps(play))
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1")
-    started = time.monotonic()
-    proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), str(path)], cwd=ROOT, env=env,
-                          capture_output=True, text=True)
-    wall = time.monotonic() - started
-    task_data = json.loads(proc.stdout)["plays"][0]["tasks"][0]
-    result = task_data["hosts"]["localhost"]
-    if result.get("failed") or not all(t["status"] == "complete" for t in result["targets"]):
+                                          "containers": {"web": BENCH_IMAGE + ":2"}, "wait_timeout": 600}}
+    wall, start, end, result = run_task(task, workdir)
+    if not all(t["status"] == "complete" for t in result["targets"]):
         raise SystemExit("set_image did not complete: %s" % result.get("msg"))
-
-    def stamp(text):
-        return datetime.datetime.fromisoformat(text.rstrip("Z")).replace(tzinfo=datetime.timezone.utc).timestamp()
-
-    duration = task_data["task"]["duration"]
-    return wall, stamp(duration["end"]) - stamp(duration["start"])
-
-
-def rolled_out(obj, generation):
-    """kubectl rollout status's rule for a Deployment, at or past `generation`."""
-    meta, spec, status = obj["metadata"], obj["spec"], obj.get("status") or {}
-    if meta["generation"] < generation or status.get("observedGeneration", 0) < meta["generation"]:
-        return False
-    updated = status.get("updatedReplicas", 0)
-    return (updated >= spec.get("replicas", 1) and status.get("replicas", 0) <= updated
-            and status.get("availableReplicas", 0) >= updated)
+    return wall, end - start
 
 
 def cluster_floor(apps, namespace, names):
@@ -113,7 +72,7 @@ def cluster_floor(apps, namespace, names):
                                           resource_version=listing["metadata"]["resourceVersion"],
                                           _preload_content=False):
             obj = event["raw_object"]
-            if obj["metadata"]["name"] in names and rolled_out(obj, 2):
+            if obj["metadata"]["name"] in names and rollout_complete(obj, 2):
                 done.setdefault(obj["metadata"]["name"], time.monotonic())
                 if len(done) == len(names):
                     finished.set()
@@ -121,16 +80,12 @@ def cluster_floor(apps, namespace, names):
 
     threading.Thread(target=judge, daemon=True).start()
     time.sleep(0.5)  # let the watch connect
-    body = {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": IMAGE + ":2"}]}}}}
+    body = {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": BENCH_IMAGE + ":2"}]}}}}
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda name: apps.patch_namespaced_deployment(name, namespace, body), names))
     finished.wait(600)
     return max(done.values()) - started
-
-
-def describe(values):
-    return "median %.2f s (min %.2f, max %.2f, n=%d)" % (statistics.median(values), min(values), max(values), len(values))
 
 
 def main():
@@ -140,27 +95,18 @@ def main():
     parser.add_argument("--replicas", type=int, default=2)
     args = parser.parse_args()
 
-    from kubernetes import client, config
-
-    apps = client.AppsV1Api(config.new_client_from_config(config_file=KUBECONFIG))
-    core = client.CoreV1Api(apps.api_client)
-    namespace = "bench-many-" + uuid.uuid4().hex[:6]
-    core.create_namespace({"metadata": {"name": namespace}})
     one, many, floor_one, floor_many = [], [], [], []
-    try:
-        with tempfile.TemporaryDirectory() as workdir:
-            def measure(results, count, how):
-                names = fresh(apps, namespace, count, args.replicas)
-                results.append(how(names))
-                remove(apps, core, namespace, names)
+    with scratch_namespace("bench-many-") as (apps, core, namespace), tempfile.TemporaryDirectory() as workdir:
+        def measure(results, count, how):
+            names = fresh(apps, namespace, count, args.replicas)
+            results.append(how(names))
+            remove(apps, core, namespace, names)
 
-            for _ in range(args.runs):  # alternate, so drift in cluster load hits all alike
-                measure(one, 1, lambda names: run_set_image(namespace, names, workdir))
-                measure(many, args.count, lambda names: run_set_image(namespace, names, workdir))
-                measure(floor_one, 1, lambda names: cluster_floor(apps, namespace, names))
-                measure(floor_many, args.count, lambda names: cluster_floor(apps, namespace, names))
-    finally:
-        core.delete_namespace(namespace)
+        for _ in range(args.runs):  # alternate, so drift in cluster load hits all alike
+            measure(one, 1, lambda names: run_set_image(namespace, names, workdir))
+            measure(many, args.count, lambda names: run_set_image(namespace, names, workdir))
+            measure(floor_one, 1, lambda names: cluster_floor(apps, namespace, names))
+            measure(floor_many, args.count, lambda names: cluster_floor(apps, namespace, names))
 
     print("set_image with wait, Deployments of %d replicas, %d runs" % (args.replicas, args.runs))
     for label, index in (("task (module) time", 1), ("whole ansible-playbook run", 0)):

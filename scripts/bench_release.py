@@ -17,18 +17,12 @@ import os
 import pathlib
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 import uuid
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-VENV_BIN = ROOT / ".venv" / "bin"
-CACHE = pathlib.Path(os.environ.get("KUBEDEV_CACHE", pathlib.Path.home() / ".cache" / "kubedev"))
-KUBECTL = os.environ.get("KUBECTL", str(CACHE / "kubernetes-v1.37.2" / "kubectl"))
-KUBECONFIG = os.environ.get("KUBEDEV_TEST_KUBECONFIG", str(ROOT / ".testenv" / "kubeconfig"))
-REGISTRY = "127.0.0.1:" + os.environ.get("KUBEDEV_REGISTRY_PORT", "5000")
+from benchlib import KUBECONFIG, KUBECTL, REGISTRY, ROOT, VENV_BIN, kubectl, run, timed, unique_name
+
 BASE_IMAGE = "kubedev/node-base:bookworm"
 
 SHELL_LOOP = r"""
@@ -38,13 +32,6 @@ docker push --quiet "$IMAGE" >/dev/null
 kubectl --kubeconfig "$KUBECONFIG" -n "$NS" set image deployment/web-deployment web="$IMAGE" >/dev/null
 kubectl --kubeconfig "$KUBECONFIG" -n "$NS" rollout status deployment/web-deployment --timeout=300s >/dev/null
 """
-
-
-def run(cmd, env=None):
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        sys.exit(f"bench_release: {' '.join(map(str, cmd))} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
-    return proc
 
 
 def playbook(name, play_vars):
@@ -57,19 +44,13 @@ def edit(app):
     server.write_text(server.read_text() + f"// bench {uuid.uuid4().hex}\n")
 
 
-def timed(func):
-    start = time.monotonic()
-    func()
-    return time.monotonic() - start
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--target", type=float, default=1.3)
     args = parser.parse_args()
 
-    namespace = "bench-release-" + uuid.uuid4().hex[:6]
+    namespace = unique_name("bench-release-")
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="kubedev-bench-"))
     app = workdir / "app"
     shutil.copytree(ROOT / "sample_app", app, ignore=shutil.ignore_patterns("node_modules"))
@@ -96,8 +77,7 @@ def main():
             shell_times.append(timed(lambda: run(["bash", "-c", SHELL_LOOP], env=dict(shell_env, IMAGE=image))))
             print(f"round {round_no}: release.yml {release_times[-1]:.1f} s, shell {shell_times[-1]:.1f} s")
     finally:
-        subprocess.run([KUBECTL, "--kubeconfig", KUBECONFIG, "delete", "namespace", namespace, "--wait=false"],
-                       capture_output=True)
+        kubectl("delete", "namespace", namespace, "--wait=false", check=False)
         shutil.rmtree(workdir, ignore_errors=True)
 
     release, shell = statistics.median(release_times), statistics.median(shell_times)

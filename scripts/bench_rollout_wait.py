@@ -13,46 +13,16 @@ KUBEDEV_TEST_KUBECONFIG. Usage: scripts/bench_rollout_wait.py [--runs N] [--repl
 """
 
 import argparse
-import datetime
 import json
-import os
-import pathlib
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-VENV_BIN = ROOT / ".venv" / "bin"
-KUBECONFIG = os.environ.get("KUBEDEV_TEST_KUBECONFIG", str(ROOT / ".testenv" / "kubeconfig"))
-KUBECTL = os.environ.get("KUBECTL", str(pathlib.Path.home() / ".cache/kubedev/kubernetes-v1.37.2/kubectl"))
-IMAGE = "127.0.0.1:5000/bench-app"
-
-
-def deployment(name, image, replicas):
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": "web", "image": image}]}}}}
-
-
-def kubectl(*args):
-    proc = subprocess.run([KUBECTL, "--kubeconfig", KUBECONFIG, *args], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit("kubectl %s failed: %s%s" % (" ".join(args), proc.stdout, proc.stderr))
-
-
-def complete(obj, generation):
-    """kubectl rollout status's rule for a Deployment, at or past `generation`."""
-    meta, spec, status = obj["metadata"], obj["spec"], obj.get("status") or {}
-    if meta["generation"] < generation or status.get("observedGeneration", 0) < meta["generation"]:
-        return False
-    updated = status.get("updatedReplicas", 0)
-    return (updated >= spec.get("replicas", 1) and status.get("replicas", 0) <= updated
-            and status.get("availableReplicas", 0) >= updated)
+from benchlib import BENCH_IMAGE, KUBECONFIG
+from benchlib import deployment, describe, kubectl, rollout_complete, run_task, scratch_namespace
 
 
 class Judge(threading.Thread):
@@ -76,37 +46,14 @@ class Judge(threading.Thread):
                                       timeout_seconds=300, _preload_content=False)
         for event in stream:
             obj = event["raw_object"]
-            if complete(obj, self.generation):
+            if rollout_complete(obj, self.generation):
                 self.completed_at = time.time()
                 return
 
 
-def run_task(task, workdir):
-    """One-task playbook through ansible-playbook; returns (wall seconds, task start, task end, result)."""
-    play = [{"hosts": "localhost", "connection": "local", "gather_facts": False,
-             "vars": {"ansible_python_interpreter": str(VENV_BIN / "python")}, "tasks": [task]}]
-    path = pathlib.Path(workdir) / ("play-%s.yml" % uuid.uuid4().hex[:6])
-    path.write_text(json.dumps(play))
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1")
-    started = time.monotonic()
-    proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), str(path)], cwd=ROOT, env=env,
-                          capture_output=True, text=True)
-    wall = time.monotonic() - started
-    data = json.loads(proc.stdout)
-    task_data = data["plays"][0]["tasks"][0]
-    result = task_data["hosts"]["localhost"]
-    if result.get("failed"):
-        raise SystemExit("task failed: %s" % result.get("msg"))
-
-    def stamp(text):
-        return datetime.datetime.fromisoformat(text.rstrip("Z")).replace(tzinfo=datetime.timezone.utc).timestamp()
-
-    return wall, stamp(task_data["task"]["duration"]["start"]), stamp(task_data["task"]["duration"]["end"]), result
-
-
 def fresh(apps, namespace, replicas):
     name = "b-" + uuid.uuid4().hex[:8]
-    apps.create_namespaced_deployment(namespace, deployment(name, IMAGE + ":1", replicas))
+    apps.create_namespaced_deployment(namespace, deployment(name, BENCH_IMAGE + ":1", replicas))
     kubectl("-n", namespace, "rollout", "status", "deployment/" + name, "--timeout", "120s")
     return name
 
@@ -118,12 +65,12 @@ def remove(apps, namespace, name):
 
 def set_image_task(namespace, name):
     return {"kubedev.devloop.set_image": {"kubeconfig": KUBECONFIG, "name": name, "namespace": namespace,
-                                          "containers": {"web": IMAGE + ":2"}, "wait_timeout": 300}}
+                                          "containers": {"web": BENCH_IMAGE + ":2"}, "wait_timeout": 300}}
 
 
 def k8s_task(namespace, name, replicas):
     return {"kubernetes.core.k8s": {"kubeconfig": KUBECONFIG, "namespace": namespace, "state": "present",
-                                    "definition": deployment(name, IMAGE + ":2", replicas),
+                                    "definition": deployment(name, BENCH_IMAGE + ":2", replicas),
                                     "wait": True, "wait_timeout": 300}}
 
 
@@ -141,7 +88,7 @@ def latency(apps, namespace, replicas, workdir, make_task):
 def versus_kubectl(apps, namespace, replicas, workdir):
     name = fresh(apps, namespace, replicas)
     started = time.monotonic()
-    kubectl("-n", namespace, "set", "image", "deployment/" + name, "web=%s:2" % IMAGE)
+    kubectl("-n", namespace, "set", "image", "deployment/" + name, "web=%s:2" % BENCH_IMAGE)
     kubectl("-n", namespace, "rollout", "status", "deployment/" + name, "--timeout", "300s")
     kubectl_seconds = time.monotonic() - started
     remove(apps, namespace, name)
@@ -151,37 +98,24 @@ def versus_kubectl(apps, namespace, replicas, workdir):
     return kubectl_seconds, wall, end - start
 
 
-def describe(values):
-    return "median %.2f s (min %.2f, max %.2f, n=%d)" % (statistics.median(values), min(values), max(values), len(values))
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--replicas", type=int, default=3)
     args = parser.parse_args()
 
-    from kubernetes import client, config
-
-    apps = client.AppsV1Api(config.new_client_from_config(config_file=KUBECONFIG))
-    core = client.CoreV1Api(apps.api_client)
-    namespace = "bench-wait-" + uuid.uuid4().hex[:6]
-    core.create_namespace({"metadata": {"name": namespace}})
-    try:
-        with tempfile.TemporaryDirectory() as workdir:
-            # Rollouts of different lengths (more replicas, one pod at a time): a poller's delay
-            # depends on where completion falls in its sleep, a watcher's does not.
-            shapes = [args.replicas + run for run in range(args.runs)]
-            ours = [latency(apps, namespace, replicas, workdir, lambda n: set_image_task(namespace, n))
-                    for replicas in shapes]
-            theirs = [latency(apps, namespace, replicas, workdir,
-                              lambda n, replicas=replicas: k8s_task(namespace, n, replicas)) for replicas in shapes]
-            pairs = [versus_kubectl(apps, namespace, args.replicas, workdir) for _ in range(args.runs)]
-            # What any module pays per task here (fork, AnsiballZ, interpreter start): the floor.
-            ping = [run_task({"ansible.builtin.ping": {}}, workdir)[1:3] for _ in range(args.runs)]
-            ping = [end - start for start, end in ping]
-    finally:
-        core.delete_namespace(namespace)
+    with scratch_namespace("bench-wait-") as (apps, _core, namespace), tempfile.TemporaryDirectory() as workdir:
+        # Rollouts of different lengths (more replicas, one pod at a time): a poller's delay
+        # depends on where completion falls in its sleep, a watcher's does not.
+        shapes = [args.replicas + run for run in range(args.runs)]
+        ours = [latency(apps, namespace, replicas, workdir, lambda n: set_image_task(namespace, n))
+                for replicas in shapes]
+        theirs = [latency(apps, namespace, replicas, workdir,
+                          lambda n, replicas=replicas: k8s_task(namespace, n, replicas)) for replicas in shapes]
+        pairs = [versus_kubectl(apps, namespace, args.replicas, workdir) for _ in range(args.runs)]
+        # What any module pays per task here (fork, AnsiballZ, interpreter start): the floor.
+        ping = [run_task({"ansible.builtin.ping": {}}, workdir)[1:3] for _ in range(args.runs)]
+        ping = [end - start for start, end in ping]
 
     print("rollout complete -> task returned (Deployments of %s replicas)" % ", ".join(map(str, shapes)))
     print("  kubedev.devloop.set_image wait: %s   (target < 0.5 s)" % describe(ours))
