@@ -3,23 +3,15 @@ real API server refuse it; the module reads again, recomputes and retries."""
 
 import pytest
 
-from test_set_image_support import APP, create, deployment, images, read, repo_path
+from collection_module_utils import import_module_utils
+from test_set_image_support import APP, create, deployment, images, read
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def module_utils():
-    """The collection's module_utils, importable from a checkout (scripts/setup links collections/)."""
-    import sys
-
-    collections = repo_path("collections")
-    if not (collections / "ansible_collections" / "kubedev" / "devloop").exists():
-        pytest.fail("collections/ansible_collections/kubedev/devloop missing: run scripts/setup")
-    sys.path.insert(0, str(collections))
-    from ansible_collections.kubedev.devloop.plugins.module_utils import k8s_client, set_image_plan, set_image_runner
-
-    return k8s_client, set_image_plan, set_image_runner
+    return import_module_utils("k8s_client", "set_image_plan", "set_image_runner")
 
 
 def test_concurrent_writer_causes_a_conflict_and_a_reread(kubeconfig, apps_v1, namespace, module_utils):

@@ -5,22 +5,15 @@ import queue
 
 import pytest
 
-from test_set_image_support import APP, create, deployment, repo_path
+from collection_module_utils import import_module_utils
+from test_set_image_support import APP, create, deployment
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def module_utils():
-    import sys
-
-    collections = repo_path("collections")
-    if not (collections / "ansible_collections" / "kubedev" / "devloop").exists():
-        pytest.fail("collections/ansible_collections/kubedev/devloop missing: run scripts/setup")
-    sys.path.insert(0, str(collections))
-    from ansible_collections.kubedev.devloop.plugins.module_utils import k8s_client, k8s_errors, watch_stream
-
-    return k8s_client, k8s_errors, watch_stream
+    return import_module_utils("k8s_client", "k8s_errors", "watch_stream")
 
 
 def next_event(events, wanted, seconds=30):
