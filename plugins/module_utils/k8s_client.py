@@ -4,16 +4,19 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Connection options (as in kubernetes.core) -> a small JSON client for the Kubernetes API.
 
-The kubernetes Python client resolves the connection (kubeconfig files or dicts, contexts, exec
-credential plugins, in-cluster service accounts) into a Configuration. Requests go through urllib3
-with that configuration, speaking plain JSON as the API server does: objects stay camelCase dicts,
-and watch streams are read line by line as they arrive.
+kubeconfig.py reads the common kubeconfigs (server, certificates, token, basic auth) without importing
+the kubernetes Python client, which costs each module run a quarter second and more; the kubernetes
+client resolves the rest (exec and auth-provider credential plugins, in-cluster service accounts) into a
+Configuration, and is imported only then. Requests go through urllib3 with either object, speaking plain
+JSON as the API server does: objects stay camelCase dicts, and watch streams are read line by line as
+they arrive.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import importlib.util
 import ipaddress
 import json
 import os
@@ -33,17 +36,17 @@ from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_errors import 
     describe_unreachable,
     parse_body,
 )
+from ansible_collections.kubedev.devloop.plugins.module_utils import kubeconfig as kubeconfig_loader
 
 try:
     import urllib3
-    from kubernetes import config as kube_config
-    from kubernetes.client import Configuration
 except ImportError:
     HAS_KUBERNETES = False
     KUBERNETES_IMPORT_ERROR = traceback.format_exc()
 else:
-    HAS_KUBERNETES = True
-    KUBERNETES_IMPORT_ERROR = None
+    # Found, not imported: only connections kubeconfig.py leaves to it import the kubernetes client.
+    HAS_KUBERNETES = importlib.util.find_spec("kubernetes") is not None
+    KUBERNETES_IMPORT_ERROR = None if HAS_KUBERNETES else "No module named 'kubernetes'"
 
 AUTH_ARG_SPEC = dict(
     kubeconfig=dict(type="raw", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG"])),
@@ -67,41 +70,86 @@ IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 _WARNING_TEXT = re.compile(r'^\s*\d{3}\s+\S+\s+"(?P<text>(?:[^"\\]|\\.)*)"')
 
 
+IN_CLUSTER = object()   # _kubeconfig_source: no kubeconfig, but a pod's service account
+
+
 def _kubeconfig_path(value):
     return os.path.expanduser(value) if isinstance(value, str) else value
 
 
-def build_configuration(params):
-    """A kubernetes.client.Configuration from the module's connection options.
-
-    Like kubernetes.core: host (with api_key or a client certificate) alone needs no kubeconfig;
-    otherwise the kubeconfig (option, K8S_AUTH_KUBECONFIG, KUBECONFIG or ~/.kube/config) is loaded,
-    or the in-cluster service account when there is none; explicit options then override it.
-    """
-    cfg = Configuration()
+def _kubeconfig_source(params):
+    """What the connection is read from, like kubernetes.core: the kubeconfig option as a dict or path(s);
+    None when host alone is given (with api_key or a client certificate); else the default kubeconfig
+    (KUBECONFIG or ~/.kube/config), or IN_CLUSTER when there is none and we run in a pod."""
     kubeconfig = _kubeconfig_path(params.get("kubeconfig"))
-    context = params.get("context")
+    if isinstance(kubeconfig, dict):
+        return kubeconfig
+    if kubeconfig and not isinstance(kubeconfig, str):
+        raise KubeError("kubeconfig must be a path or a kubeconfig dict, not %s" % type(kubeconfig).__name__)
+    if kubeconfig:
+        if not _any_exists(kubeconfig):
+            raise KubeError("kubeconfig %s does not exist" % kubeconfig)
+        return kubeconfig
+    if params.get("host") and not params.get("context"):
+        return None
+    path = kubeconfig_loader.default_location()
+    if _any_exists(path):
+        return path
+    if os.path.exists(IN_CLUSTER_TOKEN):
+        return IN_CLUSTER
+    raise KubeError("no connection configured: no kubeconfig at %s and not running in a pod; set "
+                    "kubeconfig, host or K8S_AUTH_KUBECONFIG" % path)
+
+
+def connection_settings(params):
+    """The connection of the module's options: kubeconfig.py's ConnectionSettings when it can read it
+    (no `import kubernetes`), else the kubernetes client's Configuration (build_configuration)."""
+    source = _kubeconfig_source(params)
+    if source is IN_CLUSTER:
+        return build_configuration(params)
     try:
-        if isinstance(kubeconfig, dict):
-            kube_config.load_kube_config_from_dict(kubeconfig, context=context, client_configuration=cfg,
-                                                   persist_config=False)
-        elif kubeconfig or context or not params.get("host"):
-            path = kubeconfig or kube_config.KUBE_CONFIG_DEFAULT_LOCATION
-            if kubeconfig and not _any_exists(kubeconfig):
-                raise KubeError("kubeconfig %s does not exist" % kubeconfig)
-            if not kubeconfig and not _any_exists(path) and os.path.exists(IN_CLUSTER_TOKEN):
-                kube_config.load_incluster_config(client_configuration=cfg)
-            elif not kubeconfig and not _any_exists(path):
-                raise KubeError("no connection configured: no kubeconfig at %s and not running in a pod; set "
-                                "kubeconfig, host or K8S_AUTH_KUBECONFIG" % path)
-            else:
-                kube_config.load_kube_config(config_file=path, context=context, client_configuration=cfg,
-                                             persist_config=False)
+        if source is None:
+            settings = kubeconfig_loader.ConnectionSettings()
+        else:
+            settings = kubeconfig_loader.read(source).settings(params.get("context"))
+    except kubeconfig_loader.NeedsKubernetesClient:
+        return build_configuration(params)
     except KubeError:
         raise
+    except Exception:  # a shape the fast loader does not expect: the kubernetes loader decides, and says why
+        return build_configuration(params)
+    _apply_options(settings, params)
+    settings.use_environment_proxy()
+    return settings
+
+
+def build_configuration(params):
+    """A kubernetes.client.Configuration from the module's connection options, by the kubernetes client's
+    own loader (imported here, so only connections that need it pay for it); explicit options win."""
+    try:
+        from kubernetes import config as kube_config
+        from kubernetes.client import Configuration
+    except ImportError as exc:
+        raise KubeError("this connection needs the kubernetes Python client, which cannot be imported: %s" % exc)
+    source = _kubeconfig_source(params)
+    cfg = Configuration()
+    try:
+        if source is IN_CLUSTER:
+            kube_config.load_incluster_config(client_configuration=cfg)
+        elif isinstance(source, dict):
+            kube_config.load_kube_config_from_dict(source, context=params.get("context"), client_configuration=cfg,
+                                                   persist_config=False)
+        elif source is not None:
+            kube_config.load_kube_config(config_file=source, context=params.get("context"), client_configuration=cfg,
+                                         persist_config=False)
     except Exception as exc:  # the loader raises ConfigException, ValueError, yaml errors...
         raise KubeError("cannot load the Kubernetes connection configuration: %s" % exc)
+    _apply_options(cfg, params)
+    return cfg
 
+
+def _apply_options(cfg, params):
+    """The explicit connection options override what the kubeconfig said."""
     if params.get("host"):
         cfg.host = params["host"].rstrip("/")
     if params.get("api_key"):
@@ -121,7 +169,6 @@ def build_configuration(params):
         cfg.proxy = params["proxy"]
     if params.get("no_proxy"):
         cfg.no_proxy = params["no_proxy"]
-    return cfg
 
 
 def _any_exists(path_list):
@@ -130,25 +177,13 @@ def _any_exists(path_list):
 
 def default_namespace(params):
     """The namespace of the kubeconfig context in use (like kubectl), else 'default'."""
-    kubeconfig = _kubeconfig_path(params.get("kubeconfig"))
-    if params.get("host") and not kubeconfig and not params.get("context"):
-        return "default"
     try:
-        if isinstance(kubeconfig, dict):
-            contexts = kubeconfig.get("contexts") or []
-            wanted = params.get("context") or kubeconfig.get("current-context")
-            for ctx in contexts:
-                if ctx.get("name") == wanted:
-                    return (ctx.get("context") or {}).get("namespace") or "default"
+        source = _kubeconfig_source(params)
+        if source is None or source is IN_CLUSTER:
             return "default"
-        contexts, active = kube_config.list_kube_config_contexts(kubeconfig or None)
-    except Exception:  # no kubeconfig (in-cluster, host only): kubectl falls back to default too
+        return kubeconfig_loader.read(source).namespace(params.get("context"))
+    except Exception:  # no usable kubeconfig: the connection reports why; kubectl falls back to default too
         return "default"
-    wanted = params.get("context") or (active or {}).get("name")
-    for ctx in contexts:
-        if ctx.get("name") == wanted:
-            return (ctx.get("context") or {}).get("namespace") or "default"
-    return "default"
 
 
 def _proxy_from_environment(configuration):
@@ -184,6 +219,16 @@ def _bypass_proxy(host, no_proxy, from_environment=False):
     return False
 
 
+def _bearer_token(configuration):
+    """The Authorization value of a bearer token, kept in api_key the way kubernetes.client.Configuration
+    keeps it (ConnectionSettings does the same); the kubernetes loader's hook renews an expiring one
+    (exec plugins) first, as Configuration.auth_settings() does."""
+    if configuration.refresh_api_key_hook is not None:
+        configuration.refresh_api_key_hook(configuration)
+    keys = configuration.api_key or {}
+    return keys.get("BearerToken", keys.get("authorization"))
+
+
 class KubeClient(object):
     """JSON requests and watch streams against one API server."""
 
@@ -215,9 +260,9 @@ class KubeClient(object):
         headers = {"Accept": "application/json", "User-Agent": "kubedev.devloop"}
         if content_type:
             headers["Content-Type"] = content_type
-        auth = self.configuration.auth_settings().get("BearerToken")
-        if auth and auth.get("value"):
-            headers["Authorization"] = auth["value"]
+        authorization = _bearer_token(self.configuration)
+        if authorization:
+            headers["Authorization"] = authorization
         elif getattr(self.configuration, "username", None) and getattr(self.configuration, "password", None):
             headers.update(urllib3.util.make_headers(
                 basic_auth="%s:%s" % (self.configuration.username, self.configuration.password)))
@@ -290,4 +335,4 @@ class KubeClient(object):
 
 
 def client_from_params(params, pool_size=32):
-    return KubeClient(build_configuration(params), pool_size=pool_size)
+    return KubeClient(connection_settings(params), pool_size=pool_size)
