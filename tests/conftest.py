@@ -6,6 +6,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -117,3 +118,28 @@ def run_playbook(playbook, *args, extra_vars=None, check=True, env=None, cwd=ROO
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def existing_cluster_vars(kubeconfig, namespace, registry, base_image, **extra):
+    """Playbook variables for the test cluster as an existing cluster (no minikube, no tool installs)."""
+    return {
+        "kubedev_cluster_provider": "existing",
+        "kubedev_install_tools": False,
+        "kubedev_kubeconfig": kubeconfig,
+        "kubedev_namespace": namespace,
+        "kubedev_registry": registry,
+        "kubedev_base_image": base_image,
+        **extra,
+    }
+
+
+def wait_for(what, check, timeout=60, interval=0.25):
+    """Poll check() until it returns something truthy (returned); fail with `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout}s waiting for {what}")
+        time.sleep(interval)

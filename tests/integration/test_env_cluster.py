@@ -11,23 +11,13 @@ import pytest
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
+from conftest import wait_for
+
 pytestmark = pytest.mark.integration
 
 GOOD_IMAGE = "127.0.0.1:5000/kubedev/app:1"
 UNPULLABLE_IMAGE = "registry.invalid/x:1"
 CRASHING_IMAGE = "127.0.0.1:5000/kubedev/app:1-crash"
-
-
-def wait_for(what, check, timeout=60, interval=0.25):
-    """Poll check() until it returns something truthy (returned); fail with `what` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def watch_pods(core_v1, namespace, resource_version, on_event, timeout=60):

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from conftest import run_playbook
+from conftest import existing_cluster_vars, run_playbook
 
 pytestmark = pytest.mark.integration
 
@@ -27,15 +27,7 @@ def app_dir(repo_root, tmp_path):
 
 @pytest.fixture()
 def play_vars(kubeconfig, namespace, registry, base_image, app_dir):
-    return {
-        "kubedev_cluster_provider": "existing",
-        "kubedev_install_tools": False,
-        "kubedev_kubeconfig": kubeconfig,
-        "kubedev_namespace": namespace,
-        "kubedev_registry": registry,
-        "kubedev_base_image": base_image,
-        "kubedev_app_dir": str(app_dir),
-    }
+    return existing_cluster_vars(kubeconfig, namespace, registry, base_image, kubedev_app_dir=str(app_dir))
 
 
 @pytest.fixture()
