@@ -115,3 +115,15 @@ def test_unpullable_image_is_rolled_back(repo_root, play_vars, deployed, apps_v1
     proc = run_playbook(repo_root / "playbooks" / "release.yml", extra_vars=extra, check=False)
     # set_image fails on the first pull error, before the kubelet backs off.
     assert_rolled_back(proc, deployed, apps_v1, namespace, ["ErrImagePull", "ImagePullBackOff"])
+
+
+def test_explicit_version_is_deployed_with_pull_policy_always(repo_root, play_vars, apps_v1, namespace, registry):
+    # A version tag moves to each new build of that version, so the node must not keep its old copy.
+    run_playbook(repo_root / "playbooks" / "site.yml", extra_vars=dict(play_vars, kubedev_app_version="0.0.7"))
+    web = next(
+        c for c in apps_v1.read_namespaced_deployment("web-deployment", namespace).spec.template.spec.containers
+        if c.name == "web"
+    )
+    assert web.image == f"{registry}/hello-k8s:0.0.7"
+    assert web.image_pull_policy == "Always"
+    assert "0.0.7" in registry_tags(registry, "hello-k8s")
