@@ -82,7 +82,8 @@ options:
       - Environment variable E(K8S_AUTH_NO_PROXY) sets it as well.
     type: str
 requirements:
-  - kubernetes (the Python client; certificate, token and basic-auth kubeconfigs are read without it, credential plugins (C(exec), C(auth-provider)) and the in-cluster service account need it)
+  - kubernetes (the Python client; certificate, token and basic-auth kubeconfigs are read without it,
+    credential plugins (C(exec), C(auth-provider)) and the in-cluster service account need it)
   - urllib3
 notes:
   - The connection options have the names and environment variables of the M(kubernetes.core.k8s) module, so
