@@ -26,7 +26,8 @@ options:
     elements: str
   namespace:
     description:
-      - Namespace of the workloads. Defaults to the namespace of the kubeconfig context, else C(default).
+      - Namespace of the workloads. Defaults to the namespace of the kubeconfig context (in a pod without a kubeconfig,
+        the pod's own namespace), else C(default), as kubectl does.
     type: str
   kind:
     description:

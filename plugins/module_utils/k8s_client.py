@@ -66,6 +66,7 @@ AUTH_ARG_SPEC = dict(
 # Ordinary requests: short connect timeout, generous read timeout (a dry-run patch runs admission).
 REQUEST_TIMEOUT = (10, 60)
 IN_CLUSTER_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+IN_CLUSTER_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 # RFC 7234 warning: 299 - "text"; the API server sends these for PodSecurity 'warn' and deprecations.
 _WARNING_TEXT = re.compile(r'^\s*\d{3}\s+\S+\s+"(?P<text>(?:[^"\\]|\\.)*)"')
 
@@ -179,10 +180,25 @@ def default_namespace(params):
     """The namespace of the kubeconfig context in use (like kubectl), else 'default'."""
     try:
         source = _kubeconfig_source(params)
-        if source is None or source is IN_CLUSTER:
+        if source is IN_CLUSTER:
+            return _in_cluster_namespace()
+        if source is None:
             return "default"
         return kubeconfig_loader.read(source).namespace(params.get("context"))
     except Exception:  # no usable kubeconfig: the connection reports why; kubectl falls back to default too
+        return "default"
+
+
+def _in_cluster_namespace():
+    """A pod's own namespace, as client-go's in-cluster config has it: POD_NAMESPACE, else the service
+    account's namespace file."""
+    namespace = os.environ.get("POD_NAMESPACE")
+    if namespace:
+        return namespace
+    try:
+        with open(IN_CLUSTER_NAMESPACE) as handle:
+            return handle.read().strip() or "default"
+    except (IOError, OSError):
         return "default"
 
 

@@ -396,3 +396,26 @@ def test_exec_kubeconfig_does_import_kubernetes(tmp_path):
         print(json.dumps({"kubernetes": "kubernetes" in sys.modules, "type": type(client.configuration).__name__}))
     """ % path, tmp_path)
     assert result == {"kubernetes": True, "type": "Configuration"}
+
+
+@pytest.fixture()
+def in_a_pod(tmp_path, monkeypatch):
+    """No kubeconfig anywhere, but a service account token: the module runs in a pod."""
+    from ansible_collections.kubedev.devloop.plugins.module_utils import k8s_client
+
+    token, namespace = tmp_path / "token", tmp_path / "namespace"
+    token.write_text("t")
+    monkeypatch.setattr(k8s_client, "IN_CLUSTER_TOKEN", str(token))
+    monkeypatch.setattr(k8s_client, "IN_CLUSTER_NAMESPACE", str(namespace))
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
+    monkeypatch.delenv("POD_NAMESPACE", raising=False)
+    return namespace
+
+
+def test_in_a_pod_the_default_namespace_is_the_pods_own(in_a_pod, monkeypatch):
+    # client-go's in-cluster config: POD_NAMESPACE, else the service account's namespace file, else default
+    assert default_namespace({}) == "default"
+    in_a_pod.write_text("team-a\n")
+    assert default_namespace({}) == "team-a"
+    monkeypatch.setenv("POD_NAMESPACE", "team-b")
+    assert default_namespace({}) == "team-b"
