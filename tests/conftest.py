@@ -4,6 +4,7 @@ KUBEDEV_TEST_KUBECONFIG. Every test that touches the cluster gets its own namesp
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import time
@@ -143,3 +144,26 @@ def wait_for(what, check, timeout=60, interval=0.25):
         if time.monotonic() > deadline:
             raise AssertionError(f"gave up after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def copy_sample_app(target):
+    """A private copy of sample_app at target (without node_modules), for tests that edit the app."""
+    shutil.copytree(ROOT / "sample_app", target, ignore=shutil.ignore_patterns("node_modules"))
+    return target
+
+
+@pytest.fixture()
+def app_dir(tmp_path):
+    """A private copy of the sample app, so the test can edit it."""
+    return copy_sample_app(tmp_path / "app")
+
+
+def rollout_complete(deployment):
+    """kubectl rollout status's conditions: every replica updated and available, no old ones left."""
+    status, spec = deployment.status, deployment.spec
+    return (
+        (status.observed_generation or 0) >= deployment.metadata.generation
+        and (status.updated_replicas or 0) == spec.replicas
+        and (status.replicas or 0) == spec.replicas
+        and (status.available_replicas or 0) == spec.replicas
+    )

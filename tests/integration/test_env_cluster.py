@@ -11,7 +11,7 @@ import pytest
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
-from conftest import wait_for
+from conftest import rollout_complete, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -53,16 +53,7 @@ def deployment_body(name, image, replicas=3, progress_deadline_seconds=None):
 
 
 def rolled_out(apps_v1, namespace, name):
-    """kubectl rollout status's conditions: every replica updated and available, no old ones left."""
-    d = apps_v1.read_namespaced_deployment(name, namespace)
-    s = d.status
-    want = d.spec.replicas
-    return (
-        (s.observed_generation or 0) >= d.metadata.generation
-        and (s.updated_replicas or 0) == want
-        and (s.replicas or 0) == want
-        and (s.available_replicas or 0) == want
-    )
+    return rollout_complete(apps_v1.read_namespaced_deployment(name, namespace))
 
 
 def create_rolled_out_deployment(apps_v1, namespace, name, image=GOOD_IMAGE, **kwargs):

@@ -7,7 +7,6 @@ iptables rules. release.yml then rolls out an edited app while a loop of GETs mu
 
 import json
 import re
-import shutil
 import threading
 import time
 import urllib.error
@@ -19,7 +18,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from kubernetes.stream import stream
 
-from conftest import existing_cluster_vars, run_playbook, wait_for
+from conftest import copy_sample_app, existing_cluster_vars, run_playbook, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.realnode]
 
@@ -52,11 +51,6 @@ def http_get(url, timeout=5):
 def page_version(body):
     match = VERSION.search(body)
     return match.group(1) if match else None
-
-
-def copy_app(repo_root, target):
-    shutil.copytree(repo_root / "sample_app", target, ignore=shutil.ignore_patterns("node_modules"))
-    return target
 
 
 def bump_version(app_dir, version):
@@ -130,7 +124,7 @@ def app_namespace(core_v1):
 @pytest.fixture(scope="module")
 def app(real_node, node_ip, repo_root, kubeconfig, registry, base_image, app_namespace, tmp_path_factory):
     """site.yml has deployed the sample app onto the real node: (namespace, NodePort URL, site.yml's output)."""
-    app_dir = copy_app(repo_root, tmp_path_factory.mktemp("realnode") / "app")
+    app_dir = copy_sample_app(tmp_path_factory.mktemp("realnode") / "app")
     output = site_on_real_node(repo_root, kubeconfig, app_namespace, registry, base_image, app_dir)
     return app_namespace, output
 
@@ -282,9 +276,8 @@ class GetLoop:
 
 
 def test_release_changes_the_page_without_a_failed_request(
-    real_node, node_ip, repo_root, kubeconfig, registry, base_image, namespace, core_v1, apps_v1, tmp_path
+    real_node, node_ip, repo_root, kubeconfig, registry, base_image, namespace, core_v1, apps_v1, app_dir
 ):
-    app_dir = copy_app(repo_root, tmp_path / "app")
     site_on_real_node(repo_root, kubeconfig, namespace, registry, base_image, app_dir)
     url = node_port_url(core_v1, namespace, node_ip)
     status, body = http_get(url)

@@ -4,25 +4,16 @@ rolls out under a new tag, an unchanged one changes nothing, and a release that 
 
 import json
 import re
-import shutil
 import urllib.request
 import uuid
 
 import pytest
 
-from conftest import existing_cluster_vars, run_playbook
+from conftest import existing_cluster_vars, rollout_complete, run_playbook
 
 pytestmark = pytest.mark.integration
 
 REVISION = "deployment.kubernetes.io/revision"
-
-
-@pytest.fixture()
-def app_dir(repo_root, tmp_path):
-    """A private copy of the sample app, so the test can edit it."""
-    target = tmp_path / "app"
-    shutil.copytree(repo_root / "sample_app", target, ignore=shutil.ignore_patterns("node_modules"))
-    return target
 
 
 @pytest.fixture()
@@ -39,16 +30,6 @@ def deployed(repo_root, play_vars, apps_v1, namespace):
 
 def web_image(deployment):
     return next(c.image for c in deployment.spec.template.spec.containers if c.name == "web")
-
-
-def rollout_complete(deployment):
-    status, spec = deployment.status, deployment.spec
-    return (
-        (status.observed_generation or 0) >= deployment.metadata.generation
-        and (status.updated_replicas or 0) == spec.replicas
-        and (status.replicas or 0) == spec.replicas
-        and (status.available_replicas or 0) == spec.replicas
-    )
 
 
 def changed_count(output):
