@@ -16,18 +16,22 @@ options:
     description:
       - Name of the workload, or a list of names (all of kind O(kind) in O(namespace)).
       - Exactly one of O(name) and O(label_selectors) is required.
+      - Names must be valid object names (DNS-1123 subdomains); an empty list is refused before any request.
     type: list
     elements: str
   label_selectors:
     description:
       - Label selectors (for example C(app=web) or C(tier in (front,back))); every workload of kind O(kind) in
         O(namespace) that matches all of them is a target. Matching none is an error.
+      - An empty list, a blank selector or a blank requirement (C(app=web,)) is refused before any request - the
+        API server reads an empty selector as "every workload".
     type: list
     elements: str
   namespace:
     description:
       - Namespace of the workloads. Defaults to the namespace of the kubeconfig context (in a pod without a kubeconfig,
         the pod's own namespace), else C(default), as kubectl does.
+      - Must be a valid namespace name (a DNS-1123 label), checked before it goes into a request.
     type: str
   kind:
     description:

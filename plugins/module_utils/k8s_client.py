@@ -23,7 +23,7 @@ import os
 import re
 import threading
 import traceback
-from urllib.parse import urlencode, urlparse
+from urllib.parse import quote, unquote, urlencode, urlparse
 from urllib.request import getproxies
 
 from ansible.module_utils.basic import env_fallback
@@ -335,19 +335,26 @@ class KubeClient(object):
     # Workload helpers, all returning API-shaped dicts.
 
     def get(self, api_path, resource, namespace, name, group="apps"):
-        return self.request("GET", "%s/namespaces/%s/%s/%s" % (api_path, namespace, resource, name),
+        return self.request("GET", object_path(api_path, namespace, resource, name),
                             Action("get", resource, group, namespace, name))
 
     def list(self, api_path, resource, namespace, group="apps", label_selector=None, field_selector=None):
-        return self.request("GET", "%s/namespaces/%s/%s" % (api_path, namespace, resource),
+        return self.request("GET", object_path(api_path, namespace, resource),
                             Action("list", resource, group, namespace),
                             query={"labelSelector": label_selector or None, "fieldSelector": field_selector or None})
 
     def patch(self, api_path, resource, namespace, name, body, group="apps", dry_run=False):
-        return self.request("PATCH", "%s/namespaces/%s/%s/%s" % (api_path, namespace, resource, name),
+        return self.request("PATCH", object_path(api_path, namespace, resource, name),
                             Action("patch", resource, group, namespace, name),
                             query={"dryRun": "All" if dry_run else None, "fieldManager": "kubedev-set-image"},
                             body=body, content_type="application/strategic-merge-patch+json")
+
+
+def object_path(api_path, namespace, resource, name=None):
+    """The URL path of a namespaced collection or object. Names are checked before (k8s_names); quoting
+    every segment as well means no value can ever add a path segment or a query."""
+    path = "%s/namespaces/%s/%s" % (api_path, quote(namespace, safe=""), resource)
+    return path + "/" + quote(name, safe="") if name is not None else path
 
 
 def client_from_params(params, pool_size=32):

@@ -22,6 +22,7 @@ from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_client import 
     default_namespace,
 )
 from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_errors import KubeError
+from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_names import namespace_problem
 from ansible_collections.kubedev.devloop.plugins.module_utils.targets import (
     TARGET_ARG_SPEC,
     TARGET_MUTUALLY_EXCLUSIVE,
@@ -64,6 +65,9 @@ def run_task(module, problems, task, problems_prefix=""):
     try:
         client = client_from_params(params)
         params["namespace"] = params["namespace"] or default_namespace(params)
+        problem = namespace_problem(params["namespace"])   # the kubeconfig context's, not checked yet
+        if problem:
+            raise KubeError(problems_prefix + problem)
         result = task(client, params)
     except KubeError as exc:
         result = dict(changed=False, failed=True, msg=str(exc))

@@ -32,7 +32,7 @@ from ansible_collections.kubedev.devloop.plugins.module_utils.set_image_plan imp
     plan_rollback,
 )
 from ansible_collections.kubedev.devloop.plugins.module_utils.targets import (
-    check_wait_options,
+    check_task_options,
     fetch_targets,
     parallel_map,
 )
@@ -48,7 +48,7 @@ SKIPPED = "skipped"
 
 def check_request(params):
     """Messages for invalid input that needs no cluster to detect."""
-    errors = check_wait_options(params)
+    errors = check_task_options(params)
     containers = params.get("containers") or {}
     if not containers:
         errors.append("containers must map at least one container name (or '*') to an image")
@@ -59,9 +59,6 @@ def check_request(params):
         problem = validate_image_reference(image)
         if problem:
             errors.append("container %r: %s" % (container, problem))
-    for name in params.get("name") or []:
-        if not name:
-            errors.append("name must not contain empty strings")
     return errors
 
 

@@ -11,6 +11,7 @@ __metaclass__ = type
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_errors import ApiError, KubeError
+from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_names import target_problems
 from ansible_collections.kubedev.devloop.plugins.module_utils.pod_failures import DEFAULT_CRASHLOOP_RESTARTS
 from ansible_collections.kubedev.devloop.plugins.module_utils.rollout import WORKLOAD_KINDS
 
@@ -39,6 +40,11 @@ def check_wait_options(params):
     if params.get("crashloop_restarts") is not None and params["crashloop_restarts"] < 0:
         errors.append("crashloop_restarts must be 0 or more, got %d" % params["crashloop_restarts"])
     return errors
+
+
+def check_task_options(params):
+    """Messages for invalid targets (names, selectors, namespace) and wait options, before connecting."""
+    return target_problems(params) + check_wait_options(params)
 
 
 def parallel_map(function, items):

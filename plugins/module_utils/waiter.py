@@ -15,6 +15,7 @@ __metaclass__ = type
 import queue
 import time
 
+from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_client import object_path
 from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_errors import Action
 from ansible_collections.kubedev.devloop.plugins.module_utils.pod_failures import (
     DEFAULT_CRASHLOOP_RESTARTS,
@@ -118,7 +119,7 @@ class RolloutWaiter(object):
     def _stream(self, api_path, resource, group, namespace, stream_kind, members, alone, **selectors):
         if alone is None:
             selectors = {}  # shared by several targets: the whole namespace, routed here
-        return WatchStream(self.client, "%s/namespaces/%s/%s" % (api_path, namespace, resource),
+        return WatchStream(self.client, object_path(api_path, namespace, resource),
                            Action("watch", resource, group, namespace), (stream_kind, members), self._sink,
                            **selectors)
 

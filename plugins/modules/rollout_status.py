@@ -141,12 +141,12 @@ targets:
 
 from ansible_collections.kubedev.devloop.plugins.module_utils.rollout_module import rollout_module, run_task
 from ansible_collections.kubedev.devloop.plugins.module_utils.rollout_status_runner import wait_for_rollouts
-from ansible_collections.kubedev.devloop.plugins.module_utils.targets import check_wait_options
+from ansible_collections.kubedev.devloop.plugins.module_utils.targets import check_task_options
 
 
 def main():
     module = rollout_module()
-    run_task(module, check_wait_options(module.params), wait_for_rollouts)
+    run_task(module, check_task_options(module.params), wait_for_rollouts)
 
 
 if __name__ == "__main__":

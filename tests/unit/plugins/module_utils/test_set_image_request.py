@@ -19,12 +19,12 @@ def test_every_problem_is_reported_at_once():
     problems = check_request(params(containers={"web": "App:1", "side": "", "init": 5}, wait_timeout=0,
                                     crashloop_restarts=-1, name=["web", ""]))
     assert problems == [
+        "name must be a non-empty string, got ''",
         "wait_timeout must be a positive number of seconds, got 0",
         "crashloop_restarts must be 0 or more, got -1",
         "image for container 'init' must be a string, got 5",
         "container 'side': image reference is empty",
         "container 'web': repository name must be lowercase: 'App' in 'App:1'",
-        "name must not contain empty strings",
     ]
 
 
