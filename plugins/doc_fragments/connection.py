@@ -18,6 +18,14 @@ options:
         dictionary.
       - Without it and without O(host), the file named by the E(KUBECONFIG) environment variable or C(~/.kube/config)
         is used, and inside a pod the pod's service account.
+      - Impersonation of the kubeconfig user (C(as), C(as-uid), C(as-groups), C(as-user-extra)) is honoured with the
+        C(Impersonate-*) headers, as kubectl sends them, also when a credential plugin (C(exec), C(auth-provider))
+        provides the credentials.
+      - A field of the context, cluster or user in use that the module does not implement is refused with an error
+        naming it, never ignored; so are two authentication methods for one user, impersonation details without
+        C(as), a quoted boolean, and an C(auth-provider) other than C(gcp) or C(oidc).
+      - Not logged (C(no_log)); of a dictionary, only the user entries' values and proxy passwords are masked in
+        messages.
       - Environment variable E(K8S_AUTH_KUBECONFIG) sets it as well.
     type: raw
   context:
@@ -74,6 +82,9 @@ options:
   proxy:
     description:
       - HTTP(S) proxy URL to reach the API server through, for example C(http://proxy.example:3128).
+      - Only C(http://) and C(https://) proxies are supported (also for a kubeconfig's C(proxy-url)); another scheme
+        is an error before any connection. C(user:password@) in the URL is sent as C(Proxy-Authorization).
+      - Not logged (C(no_log)); its password is masked in messages.
       - Environment variable E(K8S_AUTH_PROXY) sets it as well.
     type: str
   no_proxy:

@@ -49,7 +49,7 @@ else:
     KUBERNETES_IMPORT_ERROR = None if HAS_KUBERNETES else "No module named 'kubernetes'"
 
 AUTH_ARG_SPEC = dict(
-    kubeconfig=dict(type="raw", fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG"])),
+    kubeconfig=dict(type="raw", no_log=True, fallback=(env_fallback, ["K8S_AUTH_KUBECONFIG"])),
     context=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_CONTEXT"])),
     host=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_HOST"])),
     api_key=dict(type="str", no_log=True, fallback=(env_fallback, ["K8S_AUTH_API_KEY"])),
@@ -59,7 +59,7 @@ AUTH_ARG_SPEC = dict(
     ca_cert=dict(type="path", aliases=["ssl_ca_cert"], fallback=(env_fallback, ["K8S_AUTH_SSL_CA_CERT"])),
     client_cert=dict(type="path", aliases=["cert_file"], fallback=(env_fallback, ["K8S_AUTH_CERT_FILE"])),
     client_key=dict(type="path", aliases=["key_file"], no_log=False, fallback=(env_fallback, ["K8S_AUTH_KEY_FILE"])),
-    proxy=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_PROXY"])),
+    proxy=dict(type="str", no_log=True, fallback=(env_fallback, ["K8S_AUTH_PROXY"])),
     no_proxy=dict(type="str", fallback=(env_fallback, ["K8S_AUTH_NO_PROXY"])),
 )
 
@@ -72,6 +72,8 @@ _WARNING_TEXT = re.compile(r'^\s*\d{3}\s+\S+\s+"(?P<text>(?:[^"\\]|\\.)*)"')
 
 
 IN_CLUSTER = object()   # _kubeconfig_source: no kubeconfig, but a pod's service account
+# RFC 7230 token characters but '%', which escapes the others in Impersonate-Extra-<key>.
+_HEADER_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$&'*+-.^_`|~")
 
 
 def _kubeconfig_path(value):
@@ -115,10 +117,6 @@ def connection_settings(params):
             settings = kubeconfig_loader.read(source).settings(params.get("context"))
     except kubeconfig_loader.NeedsKubernetesClient:
         return build_configuration(params)
-    except KubeError:
-        raise
-    except Exception:  # a shape the fast loader does not expect: the kubernetes loader decides, and says why
-        return build_configuration(params)
     _apply_options(settings, params)
     settings.use_environment_proxy()
     return settings
@@ -145,8 +143,19 @@ def build_configuration(params):
                                          persist_config=False)
     except Exception as exc:  # the loader raises ConfigException, ValueError, yaml errors...
         raise KubeError("cannot load the Kubernetes connection configuration: %s" % exc)
+    # That loader ignores as/as-groups/as-uid/as-user-extra: the impersonation comes from ours.
+    cfg.impersonate = _kubeconfig_impersonation(source, params.get("context"))
     _apply_options(cfg, params)
     return cfg
+
+
+def _kubeconfig_impersonation(source, context):
+    if source is IN_CLUSTER or source is None:
+        return None
+    try:
+        return kubeconfig_loader.read(source).impersonation(context)
+    except kubeconfig_loader.NeedsKubernetesClient as exc:
+        raise KubeError("cannot check the kubeconfig for impersonation (%s); refusing to connect without it" % exc)
 
 
 def _apply_options(cfg, params):
@@ -167,6 +176,9 @@ def _apply_options(cfg, params):
     if params.get("client_key"):
         cfg.key_file = params["client_key"]
     if params.get("proxy"):
+        problem = kubeconfig_loader.proxy_problem(params["proxy"])
+        if problem:
+            raise KubeError("proxy option: " + problem)
         cfg.proxy = params["proxy"]
     if params.get("no_proxy"):
         cfg.no_proxy = params["no_proxy"]
@@ -235,6 +247,36 @@ def _bypass_proxy(host, no_proxy, from_environment=False):
     return False
 
 
+def _proxy_credentials(proxy, proxy_headers):
+    """A proxy URL's user:password become Proxy-Authorization, as kubectl sends them (urllib3 does not)."""
+    parsed = urllib3.util.parse_url(proxy)
+    if not parsed.auth:
+        return proxy, proxy_headers
+    headers = dict(proxy_headers or {})
+    headers.setdefault("Proxy-Authorization", urllib3.util.make_headers(
+        proxy_basic_auth=unquote(parsed.auth))["proxy-authorization"])
+    return parsed._replace(auth=None).url, headers
+
+
+def _escape_extra_key(key):
+    """An as-user-extra key as a header name suffix: percent-encode what a header name cannot hold
+    (and '%' itself); the API server decodes it."""
+    return "".join(char if char in _HEADER_NAME_CHARS else quote(char, safe="") for char in key)
+
+
+def impersonation_headers(impersonate):
+    """(name, value) pairs of the Impersonate-* headers for dict(user, uid, groups, extra), in a stable order."""
+    if not impersonate:
+        return []
+    headers = [("Impersonate-User", impersonate["user"])]
+    if impersonate.get("uid"):
+        headers.append(("Impersonate-Uid", impersonate["uid"]))
+    headers += [("Impersonate-Group", group) for group in impersonate.get("groups") or []]
+    for key, values in sorted((impersonate.get("extra") or {}).items()):
+        headers += [("Impersonate-Extra-" + _escape_extra_key(key), value) for value in values]
+    return headers
+
+
 def _bearer_token(configuration):
     """The Authorization value of a bearer token, kept in api_key the way kubernetes.client.Configuration
     keeps it (ConnectionSettings does the same); the kubernetes loader's hook renews an expiring one
@@ -268,12 +310,17 @@ class KubeClient(object):
         proxy = getattr(configuration, "proxy", None)
         if proxy and not _bypass_proxy(self.host, getattr(configuration, "no_proxy", None),
                                        _proxy_from_environment(configuration)):
-            self.pool = urllib3.ProxyManager(proxy, proxy_headers=getattr(configuration, "proxy_headers", None), **pool_args)
+            problem = kubeconfig_loader.proxy_problem(proxy)
+            if problem:
+                raise KubeError("cannot use the proxy: " + problem)
+            proxy, proxy_headers = _proxy_credentials(proxy, getattr(configuration, "proxy_headers", None))
+            self.pool = urllib3.ProxyManager(proxy, proxy_headers=proxy_headers, **pool_args)
         else:
             self.pool = urllib3.PoolManager(**pool_args)
 
     def _headers(self, content_type=None):
-        headers = {"Accept": "application/json", "User-Agent": "kubedev.devloop"}
+        # HTTPHeaderDict: Impersonate-Group and Impersonate-Extra-* repeat, one line per value.
+        headers = urllib3.HTTPHeaderDict({"Accept": "application/json", "User-Agent": "kubedev.devloop"})
         if content_type:
             headers["Content-Type"] = content_type
         authorization = _bearer_token(self.configuration)
@@ -282,6 +329,8 @@ class KubeClient(object):
         elif getattr(self.configuration, "username", None) and getattr(self.configuration, "password", None):
             headers.update(urllib3.util.make_headers(
                 basic_auth="%s:%s" % (self.configuration.username, self.configuration.password)))
+        for name, value in impersonation_headers(getattr(self.configuration, "impersonate", None)):
+            headers.add(name, value)
         return headers
 
     def _url(self, path, query):

@@ -6,9 +6,13 @@
 
 `import kubernetes` loads every API and model (a quarter to half a second of each module run), while
 most kubeconfigs only name a server, certificates and a token or password. This reads those the way
-kubectl (client-go) does. What it does not cover - exec and auth-provider credential plugins,
-impersonation, fields it does not know - raises NeedsKubernetesClient, and the caller uses the
-kubernetes client's own loader instead.
+kubectl (client-go) does, impersonation (as, as-uid, as-groups, as-user-extra) included. Credential
+plugins (exec, auth-provider) raise NeedsKubernetesClient and the caller uses the kubernetes client's
+own loader for the credentials; impersonation() still comes from here, as that loader ignores it.
+
+Every field of the context, cluster and user in use is checked against what is implemented here or by
+the kubernetes client: an unknown field is refused, never ignored - an ignored `as:` would act with the
+base identity's privileges where kubectl acts as the impersonated one.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -20,7 +24,7 @@ import base64
 import binascii
 import os
 import tempfile
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 from urllib.request import getproxies
 
 from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_errors import KubeError
@@ -31,10 +35,23 @@ except ImportError:
     yaml = None
 
 DEFAULT_LOCATION = "~/.kube/config"
+TOP_LEVEL_FIELDS = frozenset(["apiVersion", "kind", "preferences", "clusters", "users", "contexts", "current-context",
+                              "extensions"])
+CONTEXT_FIELDS = frozenset(["cluster", "user", "namespace", "extensions"])
+# disable-compression and extensions change nothing for us: responses are not requested compressed,
+# extensions are metadata for other tools.
 CLUSTER_FIELDS = frozenset(["server", "certificate-authority", "certificate-authority-data", "insecure-skip-tls-verify",
                             "tls-server-name", "proxy-url", "disable-compression", "extensions"])
+IMPERSONATION_FIELDS = ("as", "as-uid", "as-groups", "as-user-extra")
 USER_FIELDS = frozenset(["client-certificate", "client-certificate-data", "client-key", "client-key-data",
-                         "token", "tokenFile", "username", "password", "extensions"])
+                         "token", "tokenFile", "username", "password", "extensions"] + list(IMPERSONATION_FIELDS))
+# Credential plugins the kubernetes client's loader runs, and the parts of them it implements.
+PLUGIN_FIELDS = frozenset(["exec", "auth-provider"])
+EXEC_FIELDS = frozenset(["apiVersion", "command", "args", "env", "installHint", "provideClusterInfo", "interactiveMode"])
+AUTH_PROVIDERS = ("gcp", "oidc")
+BOOLEAN_FIELDS = frozenset(["insecure-skip-tls-verify", "disable-compression"])
+STRUCTURED_FIELDS = frozenset(["extensions", "as-groups", "as-user-extra"]) | PLUGIN_FIELDS
+PROXY_SCHEMES = ("http", "https")
 
 _temp_files = {}
 
@@ -61,6 +78,7 @@ class ConnectionSettings(object):
         self.proxy = None
         self.no_proxy = getproxies().get("no")
         self.proxy_headers = None
+        self.impersonate = None             # dict(user, uid, groups, extra) from the kubeconfig user
 
     def use_environment_proxy(self):
         """Without a proxy of its own, take the environment's as Configuration does: the one for the
@@ -108,6 +126,7 @@ class Kubeconfig(object):
             return
         if not isinstance(document, dict):
             raise KubeError("%s is not a kubeconfig (expected a mapping at the top)" % self.label)
+        _refuse_unknown(self.label, "the top level", document, TOP_LEVEL_FIELDS)
         for key, table in (("clusters", self.clusters), ("users", self.users), ("contexts", self.contexts)):
             entries = document.get(key) or []
             if not isinstance(entries, list):
@@ -133,17 +152,13 @@ class Kubeconfig(object):
         return self.context(context)[1].get("namespace") or "default"
 
     def settings(self, context=None):
-        """ConnectionSettings of the context, or NeedsKubernetesClient for credentials read elsewhere."""
-        name, fields = self.context(context)
-        cluster_name = fields.get("cluster")
-        cluster, cluster_dir = self._named("cluster", cluster_name, name, self.clusters)
-        user_name = fields.get("user")
-        user, user_dir = self._named("user", user_name, name, self.users) if user_name else ({}, "")
-        unsupported = sorted(set(user) - USER_FIELDS) + sorted(set(cluster) - CLUSTER_FIELDS)
-        if unsupported:
-            raise NeedsKubernetesClient("kubeconfig fields " + ", ".join(unsupported))
-        if not cluster.get("server"):
-            raise KubeError('%s: cluster "%s" has no server' % (self.label, cluster_name))
+        """ConnectionSettings of the context, or NeedsKubernetesClient for credentials a plugin provides."""
+        entry = self._checked(context)
+        cluster, cluster_dir, cluster_name = entry["cluster"], entry["cluster_dir"], entry["cluster_name"]
+        user, user_dir, user_name = entry["user"], entry["user_dir"], entry["user_name"]
+        plugins = sorted(PLUGIN_FIELDS & set(user))
+        if plugins:
+            raise NeedsKubernetesClient("kubeconfig fields " + ", ".join(plugins))
 
         settings = ConnectionSettings(str(cluster["server"]).rstrip("/"))
         if settings.host.startswith("https"):   # certificates mean nothing to plain http
@@ -161,7 +176,40 @@ class Kubeconfig(object):
             settings.api_key = {"authorization": "Bearer %s" % token}
         elif user.get("username") and user.get("password"):
             settings.username, settings.password = str(user["username"]), str(user["password"])
+        settings.impersonate = entry["impersonate"]
         return settings
+
+    def impersonation(self, context=None):
+        """dict(user, uid, groups, extra) the context's user impersonates, or None; checks the whole entry."""
+        return self._checked(context)["impersonate"]
+
+    def _checked(self, context):
+        """The context's cluster and user after the audit: every field known, of the right type, and the
+        combinations kubectl accepts. Raises KubeError naming what is wrong."""
+        name, fields = self.context(context)
+        if not isinstance(fields, dict):
+            raise KubeError('%s: context "%s" is not a mapping' % (self.label, name))
+        _refuse_unknown(self.label, 'context "%s"' % name, fields, CONTEXT_FIELDS)
+        cluster_name = fields.get("cluster")
+        cluster, cluster_dir = self._named("cluster", cluster_name, name, self.clusters)
+        user_name = fields.get("user")
+        user, user_dir = self._named("user", user_name, name, self.users) if user_name else ({}, "")
+        cluster_label, user_label = 'cluster "%s"' % cluster_name, 'user "%s"' % user_name
+        _refuse_unknown(self.label, cluster_label, cluster, CLUSTER_FIELDS)
+        _refuse_unknown(self.label, user_label, user, USER_FIELDS | PLUGIN_FIELDS)
+        _check_types(self.label, cluster_label, cluster)
+        _check_types(self.label, user_label, user)
+        if not cluster.get("server"):
+            raise KubeError('%s: cluster "%s" has no server' % (self.label, cluster_name))
+        if "proxy-url" in cluster:
+            problem = proxy_problem(cluster["proxy-url"])
+            if problem:
+                raise KubeError("%s: %s proxy-url: %s" % (self.label, cluster_label, problem))
+        _check_auth_methods(self.label, user_label, user)
+        _check_plugins(self.label, user_label, user)
+        return {"cluster": cluster, "cluster_dir": cluster_dir, "cluster_name": cluster_name,
+                "user": user, "user_dir": user_dir, "user_name": user_name,
+                "impersonate": _impersonation(self.label, user_label, user)}
 
     def _named(self, kind, name, context, table):
         if name not in table:
@@ -200,6 +248,138 @@ class Kubeconfig(object):
 
 def _names(table):
     return ", ".join(sorted(table)) or "none"
+
+
+def _refuse_unknown(label, where, fields, known):
+    unknown = sorted(str(key) for key in set(fields) - known)
+    if unknown:
+        raise KubeError("%s: %s sets %s, which kubedev.devloop does not support; it refuses the kubeconfig "
+                        "rather than ignore them (supported: %s)"
+                        % (label, where, ", ".join(unknown), ", ".join(sorted(known))))
+
+
+def _check_types(label, where, fields):
+    """Scalars as client-go decodes them: a quoted "false" is no boolean (it would read as true here)."""
+    for key, value in fields.items():
+        if key in BOOLEAN_FIELDS:
+            if not isinstance(value, bool):
+                raise KubeError("%s: %s: %s must be true or false, not %r" % (label, where, key, value))
+        elif key not in STRUCTURED_FIELDS and value is not None and not isinstance(value, str):
+            raise KubeError("%s: %s: %s must be a string, not %s" % (label, where, key, type(value).__name__))
+
+
+def _check_auth_methods(label, where, user):
+    """One way to authenticate per user. kubectl refuses token plus basic auth, and an exec plugin plus an
+    auth-provider; the other pairs it resolves by an order the kubernetes client does not share, and the
+    wrong guess acts as another identity."""
+    methods = []
+    if user.get("token") or user.get("tokenFile"):
+        methods.append("token")
+    if user.get("username") or user.get("password"):
+        methods.append("basic auth (username/password)")
+    if user.get("exec"):
+        methods.append("exec")
+    if user.get("auth-provider"):
+        methods.append("auth-provider")
+    if len(methods) > 1:
+        raise KubeError("%s: %s has more than one authentication method (%s); keep one"
+                        % (label, where, ", ".join(methods)))
+
+
+def _check_plugins(label, where, user):
+    """Only what the kubernetes client's loader really does with a credential plugin."""
+    exec_config = user.get("exec")
+    if exec_config is not None:
+        if not isinstance(exec_config, dict):
+            raise KubeError("%s: %s: exec must be a mapping" % (label, where))
+        _refuse_unknown(label, where + " exec", exec_config, EXEC_FIELDS)
+    provider = user.get("auth-provider")
+    if provider is not None:
+        if not isinstance(provider, dict) or provider.get("name") not in AUTH_PROVIDERS:
+            name = provider.get("name") if isinstance(provider, dict) else provider
+            raise KubeError("%s: %s: auth-provider %r is not supported (supported: %s); use an exec credential "
+                            "plugin instead" % (label, where, name, ", ".join(AUTH_PROVIDERS)))
+        _refuse_unknown(label, where + " auth-provider", provider, frozenset(["name", "config"]))
+
+
+def _header_value_problem(value):
+    if not isinstance(value, str) or not value:
+        return "must be a non-empty string, not %r" % (value,)
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        return "contains a control character"
+    return None
+
+
+def _impersonation(label, where, user):
+    """The impersonation a user entry asks for (kubectl's --as, --as-uid, --as-group, as-user-extra), or None."""
+    if not any(key in user for key in IMPERSONATION_FIELDS):
+        return None
+    if not user.get("as"):
+        raise KubeError("%s: %s sets %s without as: impersonating groups, a uid or extra fields needs a user "
+                        "to impersonate (kubectl refuses it too)"
+                        % (label, where, ", ".join(k for k in IMPERSONATION_FIELDS if k in user)))
+    groups = user.get("as-groups") or []
+    extra = user.get("as-user-extra") or {}
+    if not isinstance(groups, list):
+        raise KubeError("%s: %s: as-groups must be a list of group names" % (label, where))
+    if not isinstance(extra, dict) or not all(isinstance(values, list) for values in extra.values()):
+        raise KubeError("%s: %s: as-user-extra must map each key to a list of values" % (label, where))
+    checks = [("as", user["as"])]
+    if user.get("as-uid"):
+        checks.append(("as-uid", user["as-uid"]))
+    checks += [("as-groups", group) for group in groups]
+    checks += [("as-user-extra key", key) for key in extra]
+    checks += [("as-user-extra value", value) for values in extra.values() for value in values]
+    for field, value in checks:
+        problem = _header_value_problem(value)
+        if problem:
+            raise KubeError("%s: %s: %s %s" % (label, where, field, problem))
+    return {"user": user["as"], "uid": user.get("as-uid") or None, "groups": list(groups),
+            "extra": dict((key, list(values)) for key, values in extra.items())}
+
+
+def secret_values(value):
+    """The strings of a kubeconfig dict, or of a URL, that are secret: everything under a user entry (tokens,
+    passwords, keys, exec arguments and environment, auth-provider configuration) and the password of any
+    URL's user:password (proxy-url, a proxy option)."""
+    secrets = set()
+    if isinstance(value, str):
+        password = urlparse(value).password if "://" in value else None
+        return set([password, unquote(password)]) if password else set()
+    if not isinstance(value, dict):
+        return secrets
+    for entry in value.get("users") or []:
+        if isinstance(entry, dict):
+            secrets |= set(string_leaves(entry.get("user")))
+    for entry in value.get("clusters") or []:
+        if isinstance(entry, dict) and isinstance(entry.get("cluster"), dict):
+            secrets |= secret_values(entry["cluster"].get("proxy-url"))
+    return secrets
+
+
+def string_leaves(value):
+    """Every scalar inside nested dicts and lists, as a string (booleans and None left out)."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from string_leaves(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from string_leaves(item)
+    elif value is not None and not isinstance(value, bool):
+        yield str(value)
+
+
+def proxy_problem(url):
+    """Why a proxy URL cannot be used (only http and https proxies are implemented), or None.
+
+    The message never repeats the URL: it may carry credentials."""
+    scheme = urlparse(url).scheme if isinstance(url, str) else None
+    if scheme not in PROXY_SCHEMES:
+        return ("proxy scheme %r is not supported (supported: %s)" % (scheme or "", ", ".join(PROXY_SCHEMES))
+                if scheme else "the proxy URL has no scheme; write it as http://host:port or https://host:port")
+    if not urlparse(url).hostname:
+        return "the proxy URL names no host"
+    return None
 
 
 def _load_yaml(path):

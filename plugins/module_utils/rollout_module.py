@@ -23,6 +23,7 @@ from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_client import 
 )
 from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_errors import KubeError
 from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_names import namespace_problem
+from ansible_collections.kubedev.devloop.plugins.module_utils.kubeconfig import secret_values, string_leaves
 from ansible_collections.kubedev.devloop.plugins.module_utils.targets import (
     TARGET_ARG_SPEC,
     TARGET_MUTUALLY_EXCLUSIVE,
@@ -46,9 +47,29 @@ def rollout_module(extra_argument_spec=None):
         required_one_of=TARGET_REQUIRED_ONE_OF,
         supports_check_mode=True,
     )
+    _mask_only_secrets(module)
     if not HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
     return module
+
+
+def _mask_only_secrets(module):
+    """kubeconfig and proxy are no_log: never logged, never in the invocation. Ansible would also mask
+    every string inside them wherever it appears in the result - a kubeconfig dict's "v1", its server
+    URL, its namespace "default" - which garbles every message. Keep masking only what is secret: the
+    credentials of a kubeconfig's users and a proxy URL's password."""
+    public, secrets = set(), set()
+    for option in ("kubeconfig", "proxy"):
+        value = module.params.get(option)
+        if value is not None:
+            secrets |= secret_values(value)
+            public |= set(string_leaves(value)) - secret_values(value)
+    others = set()
+    for name, spec in module.argument_spec.items():
+        if spec.get("no_log") and name not in ("kubeconfig", "proxy") and module.params.get(name) is not None:
+            others |= set(string_leaves(module.params[name]))
+    module.no_log_values -= public - others
+    module.no_log_values |= secrets
 
 
 def run_task(module, problems, task, problems_prefix=""):

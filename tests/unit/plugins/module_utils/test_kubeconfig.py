@@ -122,9 +122,8 @@ def test_data_fields_go_to_private_files(tmp_path):
 @pytest.mark.parametrize("user,authorization", [
     ({"token": "abc.def"}, "Bearer abc.def"),
     ({"username": "ann", "password": "s3cret"}, "Basic " + b64(b"ann:s3cret")),
-    ({"token": "wins", "username": "ann", "password": "s3cret"}, "Bearer wins"),
     ({}, None),
-], ids=["token", "basic", "token-over-basic", "anonymous"])
+], ids=["token", "basic", "anonymous"])
 def test_credentials(tmp_path, user, authorization):
     path = write(tmp_path / "kubeconfig", config({"server": "https://10.0.0.1:6443",
                                                   "certificate-authority-data": b64(CA)}, user))
@@ -343,13 +342,6 @@ def test_credential_plugins_take_the_kubernetes_client_loader(tmp_path):
     cfg = connection_settings({"kubeconfig": config({"server": "https://x:1", "insecure-skip-tls-verify": True}, user)})
     assert isinstance(cfg, Configuration)
     assert KubeClient(cfg)._headers()["Authorization"] == "Bearer " + id_token
-
-
-def test_fields_the_fast_loader_does_not_know_take_the_kubernetes_client_loader(tmp_path):
-    impersonating = config({"server": "https://x:1", "insecure-skip-tls-verify": True}, {"token": "t", "as": "bob"})
-    assert isinstance(connection_settings({"kubeconfig": impersonating}), Configuration)
-    with pytest.raises(loader.NeedsKubernetesClient, match="kubeconfig fields as"):
-        loader.read(impersonating).settings()
 
 
 def collection_path():
