@@ -55,4 +55,19 @@ options:
       - Raise it for applications that may crash a few times while their dependencies come up.
     type: int
     default: 2
+  transient_failure_grace:
+    description:
+      - Seconds a pod failure that can heal by itself is waited through before it fails the rollout, counted from
+        when the module first sees it on a container (and afresh once the container got past it).
+      - Transient are image pulls failing because the registry is unreachable, overloaded or slow (connection
+        refused or reset, timeouts, HTTP 429 and 5xx, name resolution temporarily failing, or a back-off whose
+        message does not say why yet), C(CreateContainerConfigError) for a ConfigMap, Secret or key that does not
+        exist (yet), and C(CreateContainerError) for a runtime deadline.
+      - Permanent failures still fail at once - an image or tag that does not exist (not found, manifest unknown),
+        C(unauthorized) or access denied, an invalid reference, a registry host that does not resolve
+        (no such host), C(InvalidImageName), C(ErrImageNeverPull).
+      - The default covers the kubelet's first four pull attempts (it retries after 10, 20 and 40 seconds). C(0)
+        fails at the first failure of either kind.
+    type: int
+    default: 90
 """

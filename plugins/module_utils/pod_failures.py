@@ -11,8 +11,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-# Waiting reasons that mean the new revision cannot start as it is. A human has to change the
-# image, the pod template or a referenced ConfigMap/Secret; waiting longer does not help.
+from ansible_collections.kubedev.devloop.plugins.module_utils.transient_failures import TRANSIENT, permanence
+
+# Waiting reasons that mean the new revision cannot start as it is - unless transient_failures says
+# the kubelet's message describes something that heals by itself (a registry briefly down, a
+# ConfigMap not created yet); those get a grace in the waiter.
 FATAL_WAITING_REASONS = frozenset([
     "ErrImagePull",
     "ImagePullBackOff",
@@ -44,11 +47,19 @@ def _last_exit(cstatus):
 
 
 def pod_failure(pod, crashloop_restarts=DEFAULT_CRASHLOOP_RESTARTS):
-    """dict(reason, pod, container, message) when the pod fails for good, else None.
+    """dict(reason, pod, container, message, transient, key) of the pod's first failing container, or None.
 
-    crashloop_restarts: a container in CrashLoopBackOff counts as failed once it has restarted
-    this many times (0: at the first CrashLoopBackOff).
+    transient: the reason may heal by itself (see transient_failures); key identifies the container
+    (pod uid, container name) so the waiter can time its grace. crashloop_restarts: a container in
+    CrashLoopBackOff counts as failed once it has restarted this many times (0: at the first one).
     """
+    failures = pod_failures(pod, crashloop_restarts)
+    return failures[0] if failures else None
+
+
+def pod_failures(pod, crashloop_restarts=DEFAULT_CRASHLOOP_RESTARTS):
+    """Every failing container of the pod, as pod_failure describes one, in status order."""
+    found = []
     restart_policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
     for label, cstatus in _container_statuses(pod):
         name = cstatus.get("name", "?")
@@ -56,27 +67,35 @@ def pod_failure(pod, crashloop_restarts=DEFAULT_CRASHLOOP_RESTARTS):
         waiting = state.get("waiting") or {}
         reason = waiting.get("reason")
         if reason in FATAL_WAITING_REASONS:
-            return _failure(pod, label, name, reason, waiting.get("message") or reason)
+            message = waiting.get("message") or reason
+            found.append(_failure(pod, label, name, reason, message,
+                                  transient=permanence(reason, waiting.get("message")) == TRANSIENT))
+            continue
         if reason == CRASH_LOOP_REASON:
             restarts = cstatus.get("restartCount") or 0
             if restarts >= crashloop_restarts:
-                return _failure(pod, label, name, reason, "restarted %d times%s" % (restarts, _last_exit(cstatus)))
+                found.append(_failure(pod, label, name, reason,
+                                      "restarted %d times%s" % (restarts, _last_exit(cstatus))))
+            continue
         terminated = state.get("terminated") or {}
         # Only a pod that will never restart the container has failed for good on a non-zero exit.
         if terminated and terminated.get("exitCode") not in (None, 0) and restart_policy == "Never":
             detail = "exited with code %s" % terminated.get("exitCode")
             if terminated.get("message"):
                 detail += ": " + terminated["message"]
-            return _failure(pod, label, name, terminated.get("reason") or "Error", detail)
-    return None
+            found.append(_failure(pod, label, name, terminated.get("reason") or "Error", detail))
+    return found
 
 
-def _failure(pod, label, container, reason, detail):
+def _failure(pod, label, container, reason, detail, transient=False):
+    metadata = pod.get("metadata") or {}
     return {
         "reason": reason,
         "pod": _pod_name(pod),
         "container": container,
         "message": "pod %s %s %s: %s: %s" % (_pod_name(pod), label, container, reason, detail),
+        "transient": transient,
+        "key": (metadata.get("uid") or _pod_name(pod), container),
     }
 
 
@@ -99,11 +118,18 @@ def pods_with_label(pods, label):
     return sorted(chosen, key=_pod_name)
 
 
-def first_pod_failure(pods, crashloop_restarts=DEFAULT_CRASHLOOP_RESTARTS):
+def failures_of(pods, crashloop_restarts=DEFAULT_CRASHLOOP_RESTARTS):
+    """Every failing container of the pods (pod name order), pods being deleted left out."""
+    found = []
     for pod in sorted(pods, key=_pod_name):
         if (pod.get("metadata") or {}).get("deletionTimestamp"):
             continue  # a pod on its way out no longer decides the rollout
-        failure = pod_failure(pod, crashloop_restarts)
-        if failure:
-            return failure
-    return None
+        found.extend(pod_failures(pod, crashloop_restarts))
+    return found
+
+
+def first_pod_failure(pods, crashloop_restarts=DEFAULT_CRASHLOOP_RESTARTS):
+    """The first failure that cannot heal by itself, else the first transient one, else None."""
+    found = failures_of(pods, crashloop_restarts)
+    permanent = [failure for failure in found if not failure["transient"]]
+    return (permanent or found or [None])[0]

@@ -84,12 +84,6 @@ def _deployment_progress(obj, stale_conditions):
             and condition_fingerprint(progressing) not in stale_conditions):
         return _progress(False, "progress deadline exceeded", PROGRESS_DEADLINE_REASON,
                          progressing.get("message") or "the rollout made no progress within progressDeadlineSeconds")
-    replica_failure = find_condition(obj, "ReplicaFailure")
-    if (replica_failure and replica_failure.get("status") == "True"
-            and condition_fingerprint(replica_failure) not in stale_conditions):
-        return _progress(False, "replica failure", "ReplicaFailure",
-                         "%s: %s" % (replica_failure.get("reason") or "ReplicaFailure", replica_failure.get("message") or ""))
-
     desired = dig(obj, "spec", "replicas", default=1)
     status = obj.get("status") or {}
     updated = status.get("updatedReplicas") or 0
@@ -103,12 +97,32 @@ def _deployment_progress(obj, stale_conditions):
         waiting = "%d of %d updated replicas available" % (available, updated)
     else:
         return _progress(True, "%d of %d updated replicas available" % (available, updated))
+    replica_failure = find_condition(obj, "ReplicaFailure")
+    if (replica_failure and replica_failure.get("status") == "True"
+            and condition_fingerprint(replica_failure) not in stale_conditions):
+        # The ReplicaSet controller retries failed pod creations (an exceeded quota frees up as old pods
+        # go), so kubectl keeps waiting; only a refusal no retry can pass fails here.
+        text = "%s: %s" % (replica_failure.get("reason") or "ReplicaFailure", replica_failure.get("message") or "")
+        if replica_failure_is_permanent(replica_failure.get("message")):
+            return _progress(False, waiting, "ReplicaFailure", text + POD_SECURITY_HINT)
+        waiting += "; ReplicaFailure (retried by the controller): " + text
     if dig(obj, "spec", "paused"):
         # kubectl would wait forever: a paused Deployment does not roll out until resumed.
         return _progress(False, waiting, "DeploymentPaused",
                          "the Deployment is paused (spec.paused), so the rollout cannot finish; resume it "
                          "(kubectl rollout resume) or unpause it in its manifest")
     return _progress(False, waiting)
+
+
+def replica_failure_is_permanent(message):
+    """Whether the ReplicaSet controller's pod-creation error cannot pass on a retry: Pod Security
+    admission refuses the pod template itself, every time, until the template or the namespace's
+    policy changes. Quotas, webhooks timing out and the like may pass later."""
+    return "violates PodSecurity" in (message or "")
+
+
+POD_SECURITY_HINT = (" (the namespace's Pod Security level refuses the new pods: every retry fails the same way "
+                     "until the pod template or the namespace's pod-security.kubernetes.io/enforce label changes)")
 
 
 def _statefulset_progress(obj):
@@ -230,17 +244,30 @@ def statefulset_update_revision(sts):
     return {"name": None, "revision": revision, "pod_label": (CONTROLLER_REVISION_HASH_LABEL, revision)}
 
 
+def _without_patch_directive(template):
+    template = dict(template or {})
+    template.pop("$patch", None)
+    return template
+
+
 def daemonset_update_revision(ds, controller_revisions):
-    """dict(name, revision, pod_label) from the DaemonSet's newest ControllerRevision, or None."""
+    """dict(name, revision, pod_label) of the ControllerRevision that holds the DaemonSet's current pod
+    template, or None until it is seen.
+
+    Not simply the highest revision number: the DaemonSet's own watch event for a new template can
+    arrive before the revision made for it, and the newest one seen then is the previous template's.
+    """
     if not generation_observed("DaemonSet", ds):
         return None
-    owned = [cr for cr in controller_revisions if owned_by(cr, ds)]
-    if not owned:
+    template = dig(ds, "spec", "template", default={})
+    matching = [cr for cr in controller_revisions if owned_by(cr, ds)
+                and _without_patch_directive(dig(cr, "data", "spec", "template")) == template]
+    if not matching:
         return None
-    newest = max(owned, key=lambda cr: cr.get("revision") or 0)
-    name = newest["metadata"]["name"]
+    current = max(matching, key=lambda cr: cr.get("revision") or 0)
+    name = current["metadata"]["name"]
     # DaemonSet pods carry only the hash; the revision object is named <daemonset>-<hash>.
-    pod_hash = dig(newest, "metadata", "labels", CONTROLLER_REVISION_HASH_LABEL)
+    pod_hash = dig(current, "metadata", "labels", CONTROLLER_REVISION_HASH_LABEL)
     if pod_hash is None:
         pod_hash = name[len(ds["metadata"]["name"]) + 1:]
     return {"name": None, "revision": name, "pod_label": (CONTROLLER_REVISION_HASH_LABEL, pod_hash)}

@@ -22,7 +22,8 @@ def wait_for_rollouts(client, params):
     if problems:
         raise KubeError("; ".join(problems))
     targets = [RolloutTarget(kind, obj) for obj in objects]
-    RolloutWaiter(client, targets, params["wait_timeout"], params["crashloop_restarts"]).run()
+    RolloutWaiter(client, targets, params["wait_timeout"], params["crashloop_restarts"],
+                  transient_grace=params["transient_failure_grace"]).run()
     entries = []
     failures = []
     for target in targets:

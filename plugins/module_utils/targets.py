@@ -14,6 +14,7 @@ from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_errors import 
 from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_names import target_problems
 from ansible_collections.kubedev.devloop.plugins.module_utils.pod_failures import DEFAULT_CRASHLOOP_RESTARTS
 from ansible_collections.kubedev.devloop.plugins.module_utils.rollout import WORKLOAD_KINDS
+from ansible_collections.kubedev.devloop.plugins.module_utils.waiter import DEFAULT_TRANSIENT_GRACE
 
 MAX_PARALLEL_REQUESTS = 8
 
@@ -29,6 +30,7 @@ TARGET_REQUIRED_ONE_OF = [("name", "label_selectors")]
 WAIT_ARG_SPEC = dict(
     wait_timeout=dict(type="int", default=300),
     crashloop_restarts=dict(type="int", default=DEFAULT_CRASHLOOP_RESTARTS),
+    transient_failure_grace=dict(type="int", default=DEFAULT_TRANSIENT_GRACE),
 )
 
 
@@ -39,6 +41,8 @@ def check_wait_options(params):
         errors.append("wait_timeout must be a positive number of seconds, got %d" % params["wait_timeout"])
     if params.get("crashloop_restarts") is not None and params["crashloop_restarts"] < 0:
         errors.append("crashloop_restarts must be 0 or more, got %d" % params["crashloop_restarts"])
+    if params.get("transient_failure_grace") is not None and params["transient_failure_grace"] < 0:
+        errors.append("transient_failure_grace must be 0 or more seconds, got %d" % params["transient_failure_grace"])
     return errors
 
 

@@ -19,7 +19,7 @@ from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_client import 
 from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_errors import Action
 from ansible_collections.kubedev.devloop.plugins.module_utils.pod_failures import (
     DEFAULT_CRASHLOOP_RESTARTS,
-    first_pod_failure,
+    failures_of,
     pod_pending_hint,
     pods_with_label,
 )
@@ -45,13 +45,19 @@ IN_PROGRESS = "in_progress"  # waiting stopped early because another target fail
 
 # Which objects tell us the revision a kind is rolling out (StatefulSets say it in their status).
 REVISION_RESOURCES = {"Deployment": "replicasets", "DaemonSet": "controllerrevisions"}
+# Seconds a failure that may heal by itself (a registry briefly down, a ConfigMap created a little
+# later) is waited through before it fails the rollout. The kubelet retries a failed pull after 10,
+# 20, then 40 s: 90 s see four attempts.
+DEFAULT_TRANSIENT_GRACE = 90
+STUCK_REASON = "StatefulSetRollbackStuck"
 
 
 class RolloutTarget(object):
     """One workload to wait for, and everything learned about it while waiting."""
 
-    def __init__(self, kind, obj, stale_conditions=()):
+    def __init__(self, kind, obj, stale_conditions=(), restoring=False):
         self.kind = kind
+        self.restoring = restoring   # a rollback: watch for a StatefulSet the controller will not finish
         self.obj = obj
         self.namespace = obj["metadata"]["namespace"]
         self.name = obj["metadata"]["name"]
@@ -63,6 +69,8 @@ class RolloutTarget(object):
         self.revisions_listed = kind not in REVISION_RESOURCES   # StatefulSets need no list
         self.revision = None         # dict(name, revision, pod_label) of the revision rolling out
         self.progress_message = "waiting for the first status"
+        self.transient_since = {}    # (pod uid, container) -> when its transient failure was first seen
+        self.transient_note = None   # the transient failure being waited through, for messages
         self.outcome = None
         self.timeline = Timeline()
         self.reconnects = 0
@@ -104,11 +112,12 @@ class RolloutWaiter(object):
     """Wait for all targets; stop_on_failure ends the whole wait at the first failure (fail fast)."""
 
     def __init__(self, client, targets, timeout, crashloop_restarts=DEFAULT_CRASHLOOP_RESTARTS,
-                 stop_on_failure=True, clock=time.monotonic):
+                 stop_on_failure=True, clock=time.monotonic, transient_grace=DEFAULT_TRANSIENT_GRACE):
         self.client = client
         self.targets = list(targets)
         self.timeout = timeout
         self.crashloop_restarts = crashloop_restarts
+        self.transient_grace = transient_grace
         self.stop_on_failure = stop_on_failure
         self.clock = clock
         self._events = queue.Queue()
@@ -162,8 +171,9 @@ class RolloutWaiter(object):
                 if now >= deadline:
                     break
                 try:
-                    key, event, payload = self._events.get(timeout=deadline - now)
+                    key, event, payload = self._events.get(timeout=min(deadline, self._next_grace_end()) - now)
                 except queue.Empty:
+                    self.recheck(self.clock())   # a grace may have run out with no event
                     continue
                 self.feed(key, event, payload, self.clock())
         finally:
@@ -177,6 +187,17 @@ class RolloutWaiter(object):
         for target, stream_kind, target_event, target_payload in self._route(key, event, payload):
             self._apply(target, stream_kind, target_event, target_payload, now)
             self._evaluate(target, now)
+
+    def recheck(self, now):
+        """Re-evaluate the targets waiting through a transient failure (its grace may be over)."""
+        for target in self.targets:
+            if target.transient_since:
+                self._evaluate(target, now)
+
+    def _next_grace_end(self):
+        ends = [since + self.transient_grace for t in self.targets if t.outcome is None
+                for since in t.transient_since.values()]
+        return min(ends) if ends else float("inf")
 
     def _settled(self):
         if all(t.outcome is not None for t in self.targets):
@@ -259,9 +280,50 @@ class RolloutWaiter(object):
                 target.finish(now, COMPLETE, message=progress["message"])
         elif target.revision:
             new_pods = pods_with_label(target.pods.values(), target.revision["pod_label"])
-            failure = first_pod_failure(new_pods, self.crashloop_restarts)
+            failure = self._decisive_failure(target, failures_of(new_pods, self.crashloop_restarts), now)
             if failure:
                 target.finish(now, FAILED, failure["reason"], failure["message"], failure["pod"])
+            elif target.restoring and target.kind == "StatefulSet":
+                self._check_stuck_statefulset(target, now)
+
+    def _decisive_failure(self, target, failures, now):
+        """The failure that ends the rollout now: the first permanent one, or a transient one whose grace
+        is over. Transient ones are timed from when they were first seen; one that clears starts afresh."""
+        permanent = [f for f in failures if not f["transient"]]
+        if permanent:
+            return permanent[0]
+        current = dict((f["key"], f) for f in failures)
+        for key in list(target.transient_since):
+            if key not in current:
+                del target.transient_since[key]
+        target.transient_note = None
+        for key, failure in current.items():
+            since = target.transient_since.setdefault(key, now)
+            if now - since >= self.transient_grace:
+                return dict(failure, message="%s (a failure that can be transient, but it did not heal within "
+                                             "transient_failure_grace, %gs)" % (failure["message"], self.transient_grace))
+            target.transient_note = "%s (may be transient: waiting up to %gs for it to heal)" % (
+                failure["message"], self.transient_grace)
+        return None
+
+    def _check_stuck_statefulset(self, target, now):
+        """kubernetes/kubernetes#67250: under OrderedReady the StatefulSet controller waits for every pod to
+        be Running and Ready before it replaces any, so a pod of the failed revision that can never get
+        ready is never replaced by the restored template. Only a person can delete it; say so."""
+        if dig(target.obj, "spec", "podManagementPolicy", default="OrderedReady") != "OrderedReady":
+            return
+        _key, value = target.revision["pod_label"]
+        stuck = [p for p in target.pods.values() if dig(p, "metadata", "labels", "controller-revision-hash") != value]
+        failures = [f for f in failures_of(stuck, self.crashloop_restarts) if not f["transient"]]
+        if not failures:
+            return
+        failure = failures[0]
+        target.finish(now, FAILED, STUCK_REASON, (
+            "%s cannot finish the rollback by itself: %s. With podManagementPolicy OrderedReady the StatefulSet "
+            "controller waits for that pod to become Ready before it replaces it, which it never will "
+            "(kubernetes/kubernetes#67250). Delete the pod (kubectl -n %s delete pod %s); the controller then "
+            "recreates it from the restored template" % (
+                target.ref, failure["message"], target.namespace, failure["pod"])), failure["pod"])
 
     @staticmethod
     def _refresh_revision(target):
@@ -282,8 +344,9 @@ class RolloutWaiter(object):
             if target.outcome is not None:
                 continue
             if now >= deadline:
+                hint = "; " + target.transient_note if target.transient_note else self._hint(target)
                 target.finish(now, TIMED_OUT, "Timeout", "rollout not complete after %gs: %s%s" % (
-                    self.timeout, target.progress_message, self._hint(target)))
+                    self.timeout, target.progress_message, hint))
             else:
                 target.finish(now, IN_PROGRESS, None,
                               "stopped waiting because another target failed; last state: %s" % target.progress_message)

@@ -18,9 +18,11 @@ description:
   - The waiting half of M(kubedev.devloop.set_image) on its own, for Deployments, StatefulSets and DaemonSets
     changed by anything (C(kubectl apply), M(kubernetes.core.k8s), a GitOps controller).
   - Waits with the watch API until each rollout is complete by the rules of C(kubectl rollout status), and fails
-    fast, naming the object, the pod and the reason, when the current revision cannot come up (image pull errors,
-    C(CrashLoopBackOff), C(CreateContainerConfigError), C(CreateContainerError), C(ProgressDeadlineExceeded),
-    C(ReplicaFailure), a paused Deployment).
+    fast, naming the object, the pod and the reason, when the current revision cannot come up (image pull errors
+    that cannot heal, C(CrashLoopBackOff), C(CreateContainerConfigError), C(CreateContainerError),
+    C(ProgressDeadlineExceeded), a Pod Security C(ReplicaFailure), a paused Deployment).
+  - Failures that can heal by themselves (a registry briefly down, a ConfigMap created later, an exceeded quota) are
+    waited through, pod failures for up to O(transient_failure_grace) seconds.
   - Never changes anything.
 extends_documentation_fragment:
   - kubedev.devloop.targets
@@ -116,7 +118,7 @@ targets:
       returned: always
     revision:
       description: The revision rolling out (Deployment - C(deployment.kubernetes.io/revision); StatefulSet -
-        C(updateRevision); DaemonSet - the newest ControllerRevision).
+        C(updateRevision); DaemonSet - the ControllerRevision holding its current pod template).
       type: str
       returned: always
     new_replicaset:

@@ -88,20 +88,6 @@ def test_progress_deadline_is_reported_when_it_is_the_first_signal(tmp_path, kub
     assert elapsed < 120 / 2
 
 
-def test_replica_failure_is_reported(tmp_path, kubeconfig, apps_v1, core_v1, namespace):
-    create(apps_v1, kubeconfig, namespace, deployment("web", replicas=2))
-    # The quota admits the two running pods and nothing more, so the surge pod is refused.
-    core_v1.create_namespaced_resource_quota(namespace, {
-        "apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "pods"}, "spec": {"hard": {"pods": "2"}}})
-    result, _ = run_module(tmp_path, kubeconfig, "set_image", {
-        "name": "web", "namespace": namespace, "containers": {"web": APP + ":2"}, "wait_timeout": 120})
-
-    (target,) = result["targets"]
-    assert target["status"] == "failed"
-    assert target["reason"] == "ReplicaFailure"
-    assert "FailedCreate" in target["message"] and "exceeded quota" in target["message"]
-
-
 def test_timeout_says_how_far_the_rollout_got(tmp_path, kubeconfig, apps_v1, namespace):
     body = deployment("web", replicas=2)
     body["spec"]["template"]["spec"]["nodeSelector"] = NOWHERE

@@ -73,11 +73,32 @@ def test_progress_deadline_counts_only_once_the_generation_is_observed(recorded)
     assert "observe generation" in progress["message"]
 
 
-def test_replica_failure_condition_is_a_failure(recorded):
+def test_quota_replica_failure_keeps_waiting_as_kubectl_does(recorded):
+    """The controller retries refused pod creations; an exceeded quota frees up as old pods go."""
     progress = workload_progress("Deployment", recorded("deployment_failures", "replica_failure"))
+    assert progress["failure"] is None and progress["complete"] is False
+    assert "ReplicaFailure (retried by the controller): FailedCreate: " in progress["message"]
+    assert "exceeded quota" in progress["message"]
+
+
+def test_pod_security_replica_failure_fails_as_no_retry_can_pass(recorded):
+    deployment = recorded("deployment_failures", "replica_failure")
+    condition = find_condition(deployment, "ReplicaFailure")
+    condition["message"] = ('pods "web-6d8f-x" is forbidden: violates PodSecurity "restricted:latest": '
+                            'allowPrivilegeEscalation != false')
+    progress = workload_progress("Deployment", deployment)
     assert progress["failure"]["reason"] == "ReplicaFailure"
-    assert progress["failure"]["message"].startswith("FailedCreate: ")
-    assert "exceeded quota" in progress["failure"]["message"]
+    assert progress["failure"]["message"].startswith('FailedCreate: pods "web-6d8f-x" is forbidden: violates PodSecurity')
+    assert "pod-security.kubernetes.io/enforce" in progress["failure"]["message"]
+    assert workload_progress("Deployment", deployment, [condition_fingerprint(condition)])["failure"] is None
+
+
+def test_a_complete_rollout_is_complete_whatever_replica_failure_says(recorded):
+    deployment = recorded("deployment_failures", "replica_failure")
+    find_condition(deployment, "ReplicaFailure")["message"] = "violates PodSecurity"
+    status = deployment["status"]
+    status["updatedReplicas"] = status["replicas"] = status["availableReplicas"] = deployment["spec"]["replicas"]
+    assert workload_progress("Deployment", deployment)["complete"] is True
 
 
 def test_paused_deployment_cannot_finish(recorded):
@@ -168,13 +189,27 @@ def test_statefulset_pods_of_the_update_revision_carry_its_full_name(recorded):
     assert statefulset_update_revision(recorded("statefulset_rollout", "spec_change_not_observed")) is None
 
 
-def test_daemonset_update_revision_is_the_newest_owned_controller_revision(recorded):
+def test_daemonset_update_revision_is_the_controller_revision_holding_its_template(recorded):
     ds = recorded("daemonset_rollout", "image_pull_failing")
     found = daemonset_update_revision(ds, recorded("daemonset_rollout", "controllerrevisions"))
     assert found == {"name": None, "revision": "agent-987b595fc", "pod_label": ("controller-revision-hash", "987b595fc")}
     pods = recorded("daemonset_rollout", "pods_at_end")
     labels = sorted(p["metadata"]["labels"]["controller-revision-hash"] for p in pods)
     assert "987b595fc" in labels  # what the pods of that revision really carry
+
+
+def test_daemonset_revision_is_unknown_until_the_one_for_its_template_arrives(recorded):
+    """The DaemonSet's event for a new template can come before its new ControllerRevision: the newest one
+    seen then is the previous template's, and its pods must not count as the new revision's."""
+    ds = recorded("daemonset_rollout", "image_pull_failing")
+    revisions = recorded("daemonset_rollout", "controllerrevisions")
+    older = [cr for cr in revisions if cr["metadata"]["name"] != "agent-987b595fc"]
+    assert older and max(cr["revision"] for cr in older) > 0
+    assert daemonset_update_revision(ds, older) is None
+    # a higher revision number with another template does not win either
+    bumped = [dict(cr, revision=99) for cr in older]
+    assert daemonset_update_revision(ds, bumped + [cr for cr in revisions if cr not in older])["revision"] == \
+        "agent-987b595fc"
 
 
 def test_label_selector_string_covers_match_labels_and_expressions():

@@ -5,7 +5,7 @@ from ansible_collections.kubedev.devloop.plugins.module_utils.set_image_runner i
 
 def params(**overrides):
     base = {"containers": {"web": "registry.example.com/app:1"}, "name": ["web"], "wait_timeout": 300,
-            "crashloop_restarts": 2}
+            "crashloop_restarts": 2, "transient_failure_grace": 90}
     base.update(overrides)
     return base
 
@@ -17,11 +17,12 @@ def test_a_good_request_has_no_problems():
 
 def test_every_problem_is_reported_at_once():
     problems = check_request(params(containers={"web": "App:1", "side": "", "init": 5}, wait_timeout=0,
-                                    crashloop_restarts=-1, name=["web", ""]))
+                                    crashloop_restarts=-1, transient_failure_grace=-1, name=["web", ""]))
     assert problems == [
         "name must be a non-empty string, got ''",
         "wait_timeout must be a positive number of seconds, got 0",
         "crashloop_restarts must be 0 or more, got -1",
+        "transient_failure_grace must be 0 or more seconds, got -1",
         "image for container 'init' must be a string, got 5",
         "container 'side': image reference is empty",
         "container 'web': repository name must be lowercase: 'App' in 'App:1'",
