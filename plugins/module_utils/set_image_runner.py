@@ -2,10 +2,12 @@
 # Copyright (c) kubedev.devloop contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""What kubedev.devloop.set_image does: check, patch, wait, roll back.
+"""What kubedev.devloop.set_image does: check, dry-run every patch, patch, wait, roll back.
 
-Order matters: every input is checked for every target before the first write, so a bad request
-changes nothing; a failed rollout is rolled back to the images read before the patch.
+Order matters: every input is checked for every target and every patch passes a server-side dry
+run before the first write, so a bad request changes nothing; a write that still fails midway is
+undone on the targets already written; a failed rollout is rolled back to the images read before
+the patch.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -106,7 +108,8 @@ class TargetRun(object):
         self.name = obj["metadata"]["name"]
         self.previous = {}
         self.images = {}
-        self.applied = {}           # container -> image we wrote
+        self.planned = {}           # container -> image the dry run accepted
+        self.applied = {}           # container -> image we wrote (in check mode: would write)
         self.previous_change_cause = dig(obj, "metadata", "annotations", CHANGE_CAUSE_ANNOTATION)
         self.patch_attempts = 0
         self.patch_error = None
@@ -122,6 +125,18 @@ class TargetRun(object):
     @property
     def changed(self):
         return bool(self.applied)
+
+    @property
+    def restored(self):
+        """Every container this task changed has its previous image again (rollout not considered)."""
+        rollback = self.rollback or {}
+        return bool(self.applied and rollback.get("status") != "failed" and not rollback.get("left_alone")
+                    and rollback.get("images") == dict((name, self.previous[name]) for name in self.applied))
+
+    @property
+    def rolled_back(self):
+        """True only when the images are restored and the rollout of that restore completed."""
+        return self.restored and (self.rollback or {}).get("status") == COMPLETE
 
     def status(self):
         if self.patch_error:
@@ -146,7 +161,7 @@ class TargetRun(object):
             "duration": None,
             "timeline": [],
             "watch_reconnects": 0,
-            "rolled_back": bool(self.rollback and self.rollback.get("status") == COMPLETE),
+            "rolled_back": self.rolled_back,
             "rollback": self.rollback,
         }
         if self.wait:
@@ -166,7 +181,6 @@ def set_images(client, params, check_mode):
     """Run the task; returns the result dict (failed=True and msg when the task fails) or raises KubeError."""
     kind = params["kind"]
     requested = params["containers"]
-    waiting = params["wait"] and not check_mode
     objects = fetch_targets(client, kind, params["namespace"], params.get("name"), params.get("label_selectors"))
     runs = [TargetRun(kind, obj) for obj in objects]
 
@@ -184,33 +198,58 @@ def set_images(client, params, check_mode):
                 "msg": "nothing was changed: " + "; ".join(problems)}
 
     annotations = {CHANGE_CAUSE_ANNOTATION: params["change_cause"]} if params.get("change_cause") else None
-    parallel_map(lambda run: _apply(client, run, requested, annotations, check_mode), runs)
+    # Every patch first as a server-side dry run: admission, validation and RBAC refuse one target
+    # here, before any other is written.
+    parallel_map(lambda run: _dry_run(client, run, requested, annotations), runs)
+    refused = [run for run in runs if run.patch_error]
+    if refused:
+        for run in runs:
+            run.applied = {}
+        return _result(runs, "nothing was changed: the server-side dry run refused %s" % "; ".join(
+            "%s: %s" % (run.ref, run.patch_error) for run in refused))
+    if check_mode:
+        for run in runs:
+            run.applied = dict(run.planned)
+        return _result(runs)
 
-    if waiting and not any(run.patch_error for run in runs):
+    parallel_map(lambda run: _write(client, run, requested, annotations), runs)
+    if any(run.patch_error for run in runs):
+        return _undo_partial_write(client, runs, params, restore_change_cause=annotations is not None)
+
+    if params["wait"]:
         targets = []
         for run in runs:
             stale = _stale_conditions(run.before_patch) if run.changed else ()
             run.wait = RolloutTarget(kind, run.obj, stale)
             targets.append(run.wait)
-        RolloutWaiter(client, targets, params["wait_timeout"], params["crashloop_restarts"]).run()
+        RolloutWaiter(client, targets, params["wait_timeout"], params["crashloop_restarts"],
+                      transient_grace=params["transient_failure_grace"]).run()
 
     failed = [run for run in runs if run.status() not in (COMPLETE, SKIPPED)]
     rolled_back = False
-    if failed and params["rollback_on_failure"] and not check_mode and any(run.changed for run in runs):
+    if failed and params["rollback_on_failure"] and any(run.changed for run in runs):
         rolled_back = _roll_back(client, runs, params, restore_change_cause=annotations is not None)
-
-    result = {
-        "changed": any(run.changed for run in runs),
-        "rolled_back": rolled_back,
-        "targets": [run.result() for run in runs],
-        "diff": _diff(runs),
-    }
+    result = _result(runs)
+    result["rolled_back"] = rolled_back
     if failed:
         result.update(failed=True, msg=_failure_message(failed, runs, rolled_back))
     return result
 
 
-def _apply(client, run, requested, annotations, dry_run):
+def _result(runs, failure=None):
+    result = {
+        "changed": any(run.changed for run in runs),
+        "rolled_back": False,
+        "targets": [run.result() for run in runs],
+        "diff": _diff(runs),
+    }
+    if failure:
+        result.update(failed=True, msg=failure)
+    return result
+
+
+def _patch(client, run, requested, annotations, dry_run):
+    """One conditional patch of the run's images (re-planned on every 409); the outcome, or the KubeError."""
     def changes_for(obj):
         plan = plan_images(run.kind, obj, requested)
         if plan["error"]:  # a container disappeared between our reads
@@ -219,22 +258,59 @@ def _apply(client, run, requested, annotations, dry_run):
         return plan["changes"]
 
     try:
-        outcome = patch_with_retry(client, run.kind, run.obj, changes_for, annotations, dry_run)
+        return patch_with_retry(client, run.kind, run.obj, changes_for, annotations, dry_run)
     except KubeError as exc:
-        run.patch_error = str(exc)
+        return exc
+
+
+def _dry_run(client, run, requested, annotations):
+    outcome = _patch(client, run, requested, annotations, dry_run=True)
+    if isinstance(outcome, KubeError):
+        run.patch_error = str(outcome)
+        return
+    run.patch_attempts = outcome["attempts"]
+    run.planned = flat_changes(outcome["changes"])
+    run.obj = run.before_patch = outcome["before"]
+
+
+def _write(client, run, requested, annotations):
+    if not run.planned:
+        return  # already at the requested images: nothing to write (the wait still confirms the rollout)
+    outcome = _patch(client, run, requested, annotations, dry_run=False)
+    if isinstance(outcome, KubeError):
+        run.patch_error = str(outcome)
         return
     run.patch_attempts = outcome["attempts"]
     run.applied = flat_changes(outcome["changes"])
     run.previous_change_cause = dig(outcome["before"], "metadata", "annotations", CHANGE_CAUSE_ANNOTATION)
     run.before_patch = outcome["before"]
-    run.obj = outcome["after"] if run.applied and not dry_run else outcome["before"]
+    run.obj = outcome["after"] if run.applied else outcome["before"]
+
+
+def _undo_partial_write(client, runs, params, restore_change_cause):
+    """A write failed after its dry run passed (a webhook, a quota, RBAC changed in between): put the
+    previous images back on the targets already written, so no target is left changed alone."""
+    written = [run for run in runs if run.changed]
+    rolled_back = _roll_back(client, runs, params, restore_change_cause) if written else False
+    message = "; ".join("%s: patch failed: %s" % (run.ref, run.patch_error) for run in runs if run.patch_error)
+    if not written:
+        message = "nothing was changed: " + message
+    elif rolled_back or (not params["wait"] and all(run.restored for run in written)):
+        message += ". Restored the previous images of %s, which this task had already written (%s)" % (
+            ", ".join(run.ref for run in written), "rollout complete" if rolled_back else "not waited for")
+    else:
+        message += ". Restoring the targets already written did not complete: " + "; ".join(
+            "%s: %s" % (run.ref, (run.rollback or {}).get("message") or "not restored")
+            for run in written if not run.rolled_back)
+    result = _result(runs, message)
+    result["rolled_back"] = rolled_back
+    return result
 
 
 def _roll_back(client, runs, params, restore_change_cause):
-    """Put the images read before our patch back on every changed target and wait for that rollout.
-
-    Returns True when every rollback was written and its rollout completed.
-    """
+    """Put the images read before our patch back on every changed target and, with wait, wait for that
+    rollout. Returns True when every changed target has all its previous images back (and, with wait,
+    the rollout of that completed)."""
     def roll_back_one(run):
         if not run.changed:
             return
@@ -259,27 +335,32 @@ def _roll_back(client, runs, params, restore_change_cause):
         restored = flat_changes(outcome["changes"])
         run.rollback = {"status": None, "message": None, "images": restored,
                         "left_alone": skipped or [], "patch_attempts": outcome["attempts"]}
-        before = outcome["before"]
-        run.rollback_wait = RolloutTarget(run.kind, outcome["after"],
-                                          _stale_conditions(before) if restored else ())
+        if skipped:
+            run.rollback["message"] = ("left alone: %s, changed by someone else since this task set them"
+                                       % ", ".join(sorted(skipped)))
+        if not restored:
+            run.rollback["status"] = "skipped"
+            return
+        if not params["wait"]:
+            run.rollback.update(status=SKIPPED, message=run.rollback["message"] or "restored; not waited for (wait: false)")
+            return
+        run.rollback_wait = RolloutTarget(run.kind, outcome["after"], _stale_conditions(outcome["before"]),
+                                          restoring=True)
 
     parallel_map(roll_back_one, runs)
     waits = [run.rollback_wait for run in runs if run.rollback_wait is not None]
     if waits:
         RolloutWaiter(client, waits, params["wait_timeout"], params["crashloop_restarts"],
-                      stop_on_failure=False).run()
-    all_done = True
+                      stop_on_failure=False, transient_grace=params["transient_failure_grace"]).run()
     for run in runs:
-        if not run.changed:
-            continue
         if run.rollback_wait is not None:
             wait_result = run.rollback_wait.result()
-            run.rollback.update(status=wait_result["status"], message=wait_result["message"],
-                                reason=wait_result["reason"], revision=wait_result["revision"],
-                                timeline=wait_result["timeline"], duration=wait_result["duration"])
-        if not run.rollback or run.rollback.get("status") != COMPLETE:
-            all_done = False
-    return all_done
+            left_alone = run.rollback["message"]
+            run.rollback.update(status=wait_result["status"], reason=wait_result["reason"],
+                                revision=wait_result["revision"], timeline=wait_result["timeline"],
+                                duration=wait_result["duration"],
+                                message="; ".join(m for m in (wait_result["message"], left_alone) if m))
+    return all(run.rolled_back for run in runs if run.changed)
 
 
 def _failure_message(failed, runs, rolled_back):
@@ -299,7 +380,7 @@ def _failure_message(failed, runs, rolled_back):
         message += ". Rolled back %s to the previous images (rollout complete)" % ", ".join(r.ref for r in changed)
     elif any(run.rollback for run in changed):
         problems = ["%s: %s" % (r.ref, (r.rollback or {}).get("message") or "not rolled back") for r in changed
-                    if (r.rollback or {}).get("status") != COMPLETE]
+                    if not r.rolled_back]
         message += ". Rollback did not complete: " + "; ".join(problems)
     return message
 

@@ -19,15 +19,24 @@ description:
     C(kubectl set image), then waits like C(kubectl rollout status) - with the watch API, so it returns as soon as
     the rollout completes.
   - Fails fast, naming the object, the pod and the reason, when the new revision cannot come up - image pull errors
-    (C(ErrImagePull), C(ImagePullBackOff), C(InvalidImageName)), C(CrashLoopBackOff), C(CreateContainerConfigError),
-    C(CreateContainerError), containers of never-restarting pods exiting with an error, the Deployment conditions
-    C(ProgressDeadlineExceeded) and C(ReplicaFailure), or a paused Deployment.
+    that cannot heal (C(ErrImagePull), C(ImagePullBackOff) for a tag that does not exist, C(unauthorized), an unknown
+    registry host; C(InvalidImageName)), C(CrashLoopBackOff), C(CreateContainerConfigError), C(CreateContainerError),
+    containers of never-restarting pods exiting with an error, C(ProgressDeadlineExceeded), a C(ReplicaFailure) that
+    Pod Security admission causes, or a paused Deployment.
+  - Waits through failures that can heal by themselves - a registry that is briefly down or overloaded, a ConfigMap
+    or Secret created a little later - for up to O(transient_failure_grace) seconds; a C(ReplicaFailure) such as an
+    exceeded quota is retried by the controller and waited through as C(kubectl rollout status) does.
   - With O(rollback_on_failure=true) it puts back the images it read before its own patch and waits for that
-    rollout too; the task still fails, with RV(rolled_back=true).
+    rollout too; the task still fails, with RV(rolled_back=true) when the images are back and that rollout completed.
   - Idempotent - when every container already runs the requested image nothing is written (with O(wait=true) the
     module still confirms the rollout is complete).
-  - Every target and every input is checked before the first write. An unknown object or container, an invalid
-    image reference, a non-RollingUpdate StatefulSet/DaemonSet or a missing permission changes nothing.
+  - Every target and every input is checked before the first write, and every target's patch is first sent as a
+    server-side dry run. An unknown object or container, an invalid name, namespace or image reference, an empty
+    label selector, a non-RollingUpdate StatefulSet/DaemonSet, a missing permission or an admission refusal of any
+    one target changes nothing on any target.
+  - Should a write still fail after its dry run passed (a webhook or quota deciding differently, RBAC changing in
+    between), the targets this task already wrote get their previous images back (and, with O(wait), that rollout is
+    waited for); the task fails and says so.
   - The patch is a strategic merge patch (containers are matched by name) conditional on the C(resourceVersion)
     the module read, so the images it reports as previous - and would roll back to - are exactly the ones it
     replaced. When another writer changes the object in between (HTTP 409 Conflict) the module reads it again and
@@ -56,6 +65,9 @@ options:
         C(kubernetes.io/change-cause) annotation if O(change_cause) was set, and wait for that rollout too (up
         to O(wait_timeout) again).
       - The task fails either way. RV(rolled_back) says whether the previous state is back and complete.
+      - A StatefulSet with C(podManagementPolicy=OrderedReady) whose pod of the failed revision cannot become
+        ready is not repaired by its controller (kubernetes/kubernetes#67250); the rollback then fails at once with
+        reason C(StatefulSetRollbackStuck) and a message naming the pod to delete.
     type: bool
     default: false
   change_cause:
@@ -96,8 +108,12 @@ notes:
     replicas ready and C(replicas - partition) updated. DaemonSet - all scheduled pods updated and available.
   - The fail-fast pod checks look only at pods of the new revision - the new ReplicaSet's C(pod-template-hash) for
     Deployments, C(controller-revision-hash) of the update revision for StatefulSets and DaemonSets.
-  - When several targets are given, all are patched and waited for concurrently; the first failure ends the wait
-    (the others are reported as C(in_progress)).
+  - When several targets are given, all are dry-run, then patched, then waited for concurrently; the first failure
+    ends the wait (the others are reported as C(in_progress)).
+  - Where it deliberately differs from C(kubectl rollout status) it fails sooner, never later - a paused Deployment,
+    a pod failure that cannot heal (C(kubectl rollout status) waits for the progress deadline, or forever for
+    StatefulSets and DaemonSets), a Pod Security refusal - and says why. Otherwise their verdicts agree, which the
+    collection's differential tests check on a real cluster.
 seealso:
   - module: kubedev.devloop.rollout_status
   - module: kubernetes.core.k8s
@@ -169,8 +185,10 @@ changed:
   type: bool
 rolled_back:
   description:
-    - Whether O(rollback_on_failure) restored the previous images on every changed target and those rollouts
-      completed.
+    - Whether the previous images are back on every target this task changed and those rollouts completed - after
+      a failed rollout with O(rollback_on_failure), or after a write that failed midway across several targets.
+    - False when a container was left alone because someone else changed it meanwhile, or when the rollout of the
+      restore did not complete.
   returned: always
   type: bool
   sample: false
@@ -219,7 +237,8 @@ targets:
       sample: complete
     reason:
       description: Short machine-readable reason of a failure, such as C(ImagePullBackOff), C(CrashLoopBackOff),
-        C(ProgressDeadlineExceeded), C(ReplicaFailure), C(Timeout), C(Forbidden), C(PatchFailed).
+        C(ProgressDeadlineExceeded), C(ReplicaFailure), C(DeploymentPaused), C(Timeout), C(Forbidden),
+        C(PatchFailed).
       type: str
       returned: always
       sample: ImagePullBackOff
@@ -235,7 +254,8 @@ targets:
     revision:
       description:
         - The revision that rolled out - the C(deployment.kubernetes.io/revision) of the new ReplicaSet for a
-          Deployment, the C(updateRevision) for a StatefulSet, the newest ControllerRevision for a DaemonSet.
+          Deployment, the C(updateRevision) for a StatefulSet, the ControllerRevision holding the DaemonSet's current
+          pod template for a DaemonSet.
       type: str
       returned: always
       sample: "3"
@@ -269,11 +289,16 @@ targets:
       returned: always
       sample: 0
     rolled_back:
-      description: Whether this target's previous images were restored and that rollout completed.
+      description: Whether every container this task changed on this target has its previous image again and that
+        rollout completed.
       type: bool
       returned: always
     rollback:
-      description: The rollback of this target (status, message, images restored, timeline), when one happened.
+      description:
+        - The rollback of this target (status, reason, message, images restored, containers left alone, timeline),
+          when one happened - after a failed rollout with O(rollback_on_failure), or after a write that failed on
+          another target.
+        - C(status) is C(complete), C(failed), C(timed_out), or C(skipped) (nothing to restore, or O(wait=false)).
       type: dict
       returned: always
 diff:
