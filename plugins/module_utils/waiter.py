@@ -171,7 +171,7 @@ class RolloutWaiter(object):
                 if now >= deadline:
                     break
                 try:
-                    key, event, payload = self._events.get(timeout=min(deadline, self._next_grace_end()) - now)
+                    key, event, payload = self._events.get(timeout=max(0.0, min(deadline, self._next_grace_end()) - now))
                 except queue.Empty:
                     self.recheck(self.clock())   # a grace may have run out with no event
                     continue
@@ -285,6 +285,10 @@ class RolloutWaiter(object):
                 target.finish(now, FAILED, failure["reason"], failure["message"], failure["pod"])
             elif target.restoring and target.kind == "StatefulSet":
                 self._check_stuck_statefulset(target, now)
+            return
+        # No pod of a known new revision was looked at: nothing transient is being timed.
+        target.transient_since.clear()
+        target.transient_note = None
 
     def _decisive_failure(self, target, failures, now):
         """The failure that ends the rollout now: the first permanent one, or a transient one whose grace
@@ -299,7 +303,7 @@ class RolloutWaiter(object):
         target.transient_note = None
         for key, failure in current.items():
             since = target.transient_since.setdefault(key, now)
-            if now - since >= self.transient_grace:
+            if now >= since + self.transient_grace:   # the very sum the waiter sleeps until
                 return dict(failure, message="%s (a failure that can be transient, but it did not heal within "
                                              "transient_failure_grace, %gs)" % (failure["message"], self.transient_grace))
             target.transient_note = "%s (may be transient: waiting up to %gs for it to heal)" % (

@@ -90,3 +90,19 @@ def test_permanent_failures_do_not_wait_for_the_grace():
     feed_all(waiter, events)
     assert target.outcome["reason"] == "ErrImagePull"
     assert target.finished == 1.061
+
+
+def test_nothing_is_timed_while_the_new_revision_is_unknown():
+    """A new generation the controller has not observed yet: no pod counts as new, so no grace runs (and
+    the waiter has no wake-up time in the past to spin on)."""
+    first, events = recording()
+    events, _last = registry_down(events)
+    waiter, target = waiter_for(first, grace=30)
+    feed_all(waiter, events)
+    assert target.transient_since
+    workload = copy.deepcopy([e for e in events if e["stream"] == "workload"][-1]["object"])
+    workload["metadata"]["generation"] += 1
+    waiter.feed(("workload", (0,)), "MODIFIED", workload, 40.0)
+    assert target.outcome is None
+    assert target.transient_since == {} and target.transient_note is None
+    assert waiter._next_grace_end() == float("inf")
