@@ -107,10 +107,15 @@ def pause_image(docker_client):
 
 
 def push(docker_client, image, repository, tag):
+    """Push the image as repository:tag; the local tag goes again (the image keeps its own)."""
+    reference = "%s:%s" % (repository, tag)
     image.tag(repository, tag)
-    for line in docker_client.images.push(repository, tag, stream=True, decode=True):
-        assert "error" not in line, line
-    return "%s:%s" % (repository, tag)
+    try:
+        for line in docker_client.images.push(repository, tag, stream=True, decode=True):
+            assert "error" not in line, line
+    finally:
+        docker_client.images.remove(reference, noprune=True)
+    return reference
 
 
 def real_node_deployment(image, **spec):
