@@ -1,0 +1,3 @@
+module kubedev.local/runc-shim
+
+go 1.24
