@@ -41,3 +41,25 @@ baseimage_up() {
 }
 
 baseimage_down() { return 0; }
+
+# baseimage_archive : prints the path of a docker-archive of the base image (what `docker save` writes),
+# made from the cached rootfs without a Docker engine: for engines that cannot pull it, such as
+# minikube's on this machine (the image role's image_base_image_archive).
+baseimage_archive() {
+  local recipe out=$CACHE/node-base-bookworm.image.tar lock
+  recipe=$(baseimage_recipe)
+  exec {lock}>"$CACHE/node-base-bookworm.lock"
+  flock "$lock"
+  if [[ ! -f $BASEIMAGE_TAR || $(cat "$BASEIMAGE_TAR.recipe" 2>/dev/null) != "$recipe" ]]; then
+    baseimage_build_rootfs_tar "$BASEIMAGE_TAR"
+    echo "$recipe" > "$BASEIMAGE_TAR.recipe"
+  fi
+  if [[ ! -f $out || $(cat "$out.recipe" 2>/dev/null) != "$recipe" ]]; then
+    python3 "$(dirname "${BASH_SOURCE[0]}")/../lib/image_archive.py" -o "$out" --tag "$BASE_IMAGE" --layer "$BASEIMAGE_TAR" \
+      --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --env LANG=C.UTF-8 \
+      --label "$BASEIMAGE_RECIPE_LABEL=$recipe" --cmd '["node"]' >/dev/null || die "writing $out failed"
+    echo "$recipe" > "$out.recipe"
+  fi
+  exec {lock}>&-
+  echo "$out"
+}
