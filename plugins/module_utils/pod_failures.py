@@ -60,7 +60,6 @@ def pod_failure(pod, crashloop_restarts=DEFAULT_CRASHLOOP_RESTARTS):
 def pod_failures(pod, crashloop_restarts=DEFAULT_CRASHLOOP_RESTARTS):
     """Every failing container of the pod, as pod_failure describes one, in status order."""
     found = []
-    restart_policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
     for label, cstatus in _container_statuses(pod):
         name = cstatus.get("name", "?")
         state = cstatus.get("state") or {}
@@ -76,14 +75,8 @@ def pod_failures(pod, crashloop_restarts=DEFAULT_CRASHLOOP_RESTARTS):
             if restarts >= crashloop_restarts:
                 found.append(_failure(pod, label, name, reason,
                                       "restarted %d times%s" % (restarts, _last_exit(cstatus))))
-            continue
-        terminated = state.get("terminated") or {}
-        # Only a pod that will never restart the container has failed for good on a non-zero exit.
-        if terminated and terminated.get("exitCode") not in (None, 0) and restart_policy == "Never":
-            detail = "exited with code %s" % terminated.get("exitCode")
-            if terminated.get("message"):
-                detail += ": " + terminated["message"]
-            found.append(_failure(pod, label, name, terminated.get("reason") or "Error", detail))
+    # A container that exited with an error is restarted: workload pod templates allow only restartPolicy
+    # Always, so it either comes back or ends in CrashLoopBackOff above.
     return found
 
 

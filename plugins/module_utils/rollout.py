@@ -17,13 +17,6 @@ POD_TEMPLATE_HASH_LABEL = "pod-template-hash"
 CONTROLLER_REVISION_HASH_LABEL = "controller-revision-hash"
 PROGRESS_DEADLINE_REASON = "ProgressDeadlineExceeded"
 
-# kind -> (API group path, plural resource name)
-WORKLOAD_KINDS = {
-    "Deployment": ("/apis/apps/v1", "deployments"),
-    "StatefulSet": ("/apis/apps/v1", "statefulsets"),
-    "DaemonSet": ("/apis/apps/v1", "daemonsets"),
-}
-
 
 def dig(obj, *path, **kwargs):
     """obj[path[0]][path[1]]..., or default (None) when any step is missing or null."""
@@ -198,7 +191,7 @@ def replica_counts(kind, obj):
     }
 
 
-def generation_observed(kind, obj):
+def generation_observed(obj):
     generation = dig(obj, "metadata", "generation", default=0)
     observed = dig(obj, "status", "observedGeneration", default=0)
     return observed > 0 and observed >= generation
@@ -215,7 +208,7 @@ def deployment_new_replicaset(deployment, replicasets):
     The deployment controller stamps the Deployment and its newest ReplicaSet with the same
     revision annotation once it has observed the current generation.
     """
-    if not generation_observed("Deployment", deployment):
+    if not generation_observed(deployment):
         return None
     revision = dig(deployment, "metadata", "annotations", DEPLOYMENT_REVISION_ANNOTATION)
     if revision is None:
@@ -235,7 +228,7 @@ def deployment_new_replicaset(deployment, replicasets):
 
 def statefulset_update_revision(sts):
     """dict(name, revision, pod_label) of the revision pods are being updated to, or None."""
-    if not generation_observed("StatefulSet", sts):
+    if not generation_observed(sts):
         return None
     revision = dig(sts, "status", "updateRevision")
     if not revision:
@@ -257,7 +250,7 @@ def daemonset_update_revision(ds, controller_revisions):
     Not simply the highest revision number: the DaemonSet's own watch event for a new template can
     arrive before the revision made for it, and the newest one seen then is the previous template's.
     """
-    if not generation_observed("DaemonSet", ds):
+    if not generation_observed(ds):
         return None
     template = dig(ds, "spec", "template", default={})
     matching = [cr for cr in controller_revisions if owned_by(cr, ds)

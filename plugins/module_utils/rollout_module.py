@@ -5,7 +5,7 @@
 """The AnsibleModule plumbing set_image and rollout_status share, so both modules stay thin.
 
 Options (targets, wait, connection), the kubernetes client check, input problems reported before
-connecting, the client and default namespace, API server warnings, and the result: exit or fail.
+connecting, the client of the connection resolved once, API server warnings, and the result: exit or fail.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -14,16 +14,15 @@ __metaclass__ = type
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_client import (
-    AUTH_ARG_SPEC,
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.client import (
     HAS_KUBERNETES,
     KUBERNETES_IMPORT_ERROR,
-    client_from_params,
-    default_namespace,
+    KubeClient,
 )
-from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_errors import KubeError
-from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_names import namespace_problem
-from ansible_collections.kubedev.devloop.plugins.module_utils.kubeconfig import secret_values, string_leaves
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.connection import AUTH_ARG_SPEC, resolve_connection
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.errors import KubeError
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.kubeconfig import secret_values, string_leaves
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.names import namespace_problem
 from ansible_collections.kubedev.devloop.plugins.module_utils.targets import (
     TARGET_ARG_SPEC,
     TARGET_MUTUALLY_EXCLUSIVE,
@@ -75,17 +74,18 @@ def _mask_only_secrets(module):
 def run_task(module, problems, task, problems_prefix=""):
     """Fail on input problems without connecting; else run task(client, params) and finish the module.
 
-    task returns the result dict; failed=True (with msg) in it fails the task, and its diff is kept
-    only in diff mode. A KubeError fails the task with changed=False. API server warnings seen by
-    the client become Ansible warnings either way.
+    The connection is resolved once, into the client task gets; a namespace left out is the one of
+    the kubeconfig context in use. task returns the result dict; failed=True (with msg) in it fails the
+    task, and its diff is kept only in diff mode. A KubeError fails the task with changed=False. API
+    server warnings seen by the client become Ansible warnings either way.
     """
     if problems:
         module.fail_json(msg=problems_prefix + "; ".join(problems), changed=False)
     params = dict(module.params)
     client = None
     try:
-        client = client_from_params(params)
-        params["namespace"] = params["namespace"] or default_namespace(params)
+        client = KubeClient(resolve_connection(params))
+        params["namespace"] = params["namespace"] or client.default_namespace
         problem = namespace_problem(params["namespace"])   # the kubeconfig context's, not checked yet
         if problem:
             raise KubeError(problems_prefix + problem)

@@ -8,7 +8,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_errors import KubeError
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.errors import KubeError
 from ansible_collections.kubedev.devloop.plugins.module_utils.rollout import update_strategy_error
 from ansible_collections.kubedev.devloop.plugins.module_utils.targets import fetch_targets
 from ansible_collections.kubedev.devloop.plugins.module_utils.waiter import COMPLETE, RolloutTarget, RolloutWaiter
@@ -31,10 +31,7 @@ def wait_for_rollouts(client, params):
         entry.update(target.result())
         entries.append(entry)
         if entry["status"] != COMPLETE:
-            detail = entry["message"] or entry["status"]
-            if entry["reason"] and entry["reason"] not in detail:
-                detail = "%s: %s" % (entry["reason"], detail)
-            failures.append("%s rollout %s: %s" % (target.ref, entry["status"].replace("_", " "), detail))
+            failures.append(target.outcome_line())
     result = {"changed": False, "targets": entries}
     if failures:
         result.update(failed=True, msg="; ".join(failures))

@@ -75,7 +75,7 @@ def plan_images(kind, obj, requested):
     }
 
 
-def plan_rollback(kind, obj, previous, applied):
+def plan_rollback(obj, previous, applied):
     """Changes that put `previous` images back, only where the image is still the one we set.
 
     A container someone else changed meanwhile is left alone: rolling back must not undo a

@@ -17,10 +17,10 @@ __metaclass__ = type
 import random
 import time
 
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.errors import ApiError, KubeError
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.resources import WORKLOADS
 from ansible_collections.kubedev.devloop.plugins.module_utils.image_ref import validate_image_reference
-from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_errors import ApiError, KubeError
 from ansible_collections.kubedev.devloop.plugins.module_utils.rollout import (
-    WORKLOAD_KINDS,
     condition_fingerprint,
     dig,
     find_condition,
@@ -46,6 +46,7 @@ from ansible_collections.kubedev.devloop.plugins.module_utils.waiter import (
 
 MAX_PATCH_ATTEMPTS = 5
 SKIPPED = "skipped"
+FIELD_MANAGER = "kubedev-set-image"
 
 
 def check_request(params):
@@ -64,10 +65,6 @@ def check_request(params):
     return errors
 
 
-def _workload_path(kind):
-    return WORKLOAD_KINDS[kind]
-
-
 def _conflict_pause(attempt):
     time.sleep(0.05 * attempt * (0.5 + random.random()))
 
@@ -77,7 +74,7 @@ def patch_with_retry(client, kind, obj, compute_changes, annotations, dry_run):
 
     Returns dict(before, after, changes, attempts); changes == {} means nothing needed writing.
     """
-    api_path, resource = _workload_path(kind)
+    resource = WORKLOADS[kind]
     namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
     for attempt in range(1, MAX_PATCH_ATTEMPTS + 1):
         changes = compute_changes(obj)
@@ -85,7 +82,7 @@ def patch_with_retry(client, kind, obj, compute_changes, annotations, dry_run):
             return {"before": obj, "after": obj, "changes": {}, "attempts": attempt}
         body = build_patch(changes, obj["metadata"]["resourceVersion"], annotations)
         try:
-            after = client.patch(api_path, resource, namespace, name, body, dry_run=dry_run)
+            after = client.patch(resource, namespace, name, body, FIELD_MANAGER, dry_run=dry_run)
             return {"before": obj, "after": after, "changes": changes, "attempts": attempt}
         except ApiError as exc:
             if exc.status != 409:
@@ -94,7 +91,7 @@ def patch_with_retry(client, kind, obj, compute_changes, annotations, dry_run):
                 raise KubeError("%s %s/%s kept changing under us: %d conditional patches in a row got 409 "
                                 "Conflict; last: %s" % (kind, namespace, name, attempt, exc.server_message))
         _conflict_pause(attempt)
-        obj = client.get(api_path, resource, namespace, name)
+        obj = client.get(resource, namespace, name)
     raise KubeError("unreachable")  # the loop returns or raises
 
 
@@ -249,7 +246,8 @@ def _result(runs, failure=None):
 
 
 def _patch(client, run, requested, annotations, dry_run):
-    """One conditional patch of the run's images (re-planned on every 409); the outcome, or the KubeError."""
+    """One conditional patch of the run's images (re-planned on every 409). Returns the outcome, or None
+    after recording the failure in run.patch_error."""
     def changes_for(obj):
         plan = plan_images(run.kind, obj, requested)
         if plan["error"]:  # a container disappeared between our reads
@@ -258,33 +256,30 @@ def _patch(client, run, requested, annotations, dry_run):
         return plan["changes"]
 
     try:
-        return patch_with_retry(client, run.kind, run.obj, changes_for, annotations, dry_run)
+        outcome = patch_with_retry(client, run.kind, run.obj, changes_for, annotations, dry_run)
     except KubeError as exc:
-        return exc
+        run.patch_error = str(exc)
+        return None
+    run.patch_attempts = outcome["attempts"]
+    run.before_patch = outcome["before"]
+    return outcome
 
 
 def _dry_run(client, run, requested, annotations):
     outcome = _patch(client, run, requested, annotations, dry_run=True)
-    if isinstance(outcome, KubeError):
-        run.patch_error = str(outcome)
-        return
-    run.patch_attempts = outcome["attempts"]
-    run.planned = flat_changes(outcome["changes"])
-    run.obj = run.before_patch = outcome["before"]
+    if outcome:
+        run.planned = flat_changes(outcome["changes"])
+        run.obj = outcome["before"]
 
 
 def _write(client, run, requested, annotations):
     if not run.planned:
         return  # already at the requested images: nothing to write (the wait still confirms the rollout)
     outcome = _patch(client, run, requested, annotations, dry_run=False)
-    if isinstance(outcome, KubeError):
-        run.patch_error = str(outcome)
-        return
-    run.patch_attempts = outcome["attempts"]
-    run.applied = flat_changes(outcome["changes"])
-    run.previous_change_cause = dig(outcome["before"], "metadata", "annotations", CHANGE_CAUSE_ANNOTATION)
-    run.before_patch = outcome["before"]
-    run.obj = outcome["after"] if run.applied else outcome["before"]
+    if outcome:
+        run.applied = flat_changes(outcome["changes"])
+        run.previous_change_cause = dig(outcome["before"], "metadata", "annotations", CHANGE_CAUSE_ANNOTATION)
+        run.obj = outcome["after"] if run.applied else outcome["before"]
 
 
 def _undo_partial_write(client, runs, params, restore_change_cause):
@@ -314,11 +309,10 @@ def _roll_back(client, runs, params, restore_change_cause):
     def roll_back_one(run):
         if not run.changed:
             return
-        api_path, resource = _workload_path(run.kind)
         skipped = []
 
         def changes_for(obj):
-            changes, skipped_now = plan_rollback(run.kind, obj, run.previous, run.applied)
+            changes, skipped_now = plan_rollback(obj, run.previous, run.applied)
             skipped[:] = skipped_now
             return changes
 
@@ -327,7 +321,7 @@ def _roll_back(client, runs, params, restore_change_cause):
         else:
             annotations_for_run = None
         try:
-            current = client.get(api_path, resource, run.namespace, run.name)
+            current = client.get(WORKLOADS[run.kind], run.namespace, run.name)
             outcome = patch_with_retry(client, run.kind, current, changes_for, annotations_for_run, False)
         except KubeError as exc:
             run.rollback = {"status": "failed", "message": "rollback patch failed: %s" % exc, "images": {}}
@@ -366,14 +360,8 @@ def _roll_back(client, runs, params, restore_change_cause):
 def _failure_message(failed, runs, rolled_back):
     parts = []
     for run in failed:
-        if run.patch_error:
-            parts.append("%s: patch failed: %s" % (run.ref, run.patch_error))
-            continue
-        entry = run.result()
-        detail = entry["message"] or entry["reason"] or entry["status"]
-        if entry["reason"] and entry["reason"] not in detail:
-            detail = "%s: %s" % (entry["reason"], detail)
-        parts.append("%s rollout %s: %s" % (run.ref, entry["status"].replace("_", " "), detail))
+        parts.append("%s: patch failed: %s" % (run.ref, run.patch_error) if run.patch_error
+                     else run.wait.outcome_line())
     message = "; ".join(parts)
     changed = [run for run in runs if run.changed]
     if rolled_back:

@@ -10,10 +10,14 @@ __metaclass__ = type
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_errors import ApiError, KubeError
-from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_names import target_problems
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.errors import ApiError, KubeError
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.names import (
+    label_selector_problem,
+    namespace_problem,
+    object_name_problem,
+)
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.resources import WORKLOADS
 from ansible_collections.kubedev.devloop.plugins.module_utils.pod_failures import DEFAULT_CRASHLOOP_RESTARTS
-from ansible_collections.kubedev.devloop.plugins.module_utils.rollout import WORKLOAD_KINDS
 from ansible_collections.kubedev.devloop.plugins.module_utils.waiter import DEFAULT_TRANSIENT_GRACE
 
 MAX_PARALLEL_REQUESTS = 8
@@ -22,7 +26,7 @@ TARGET_ARG_SPEC = dict(
     name=dict(type="list", elements="str"),
     label_selectors=dict(type="list", elements="str"),
     namespace=dict(type="str"),
-    kind=dict(type="str", default="Deployment", choices=sorted(WORKLOAD_KINDS)),
+    kind=dict(type="str", default="Deployment", choices=sorted(WORKLOADS)),
 )
 TARGET_MUTUALLY_EXCLUSIVE = [("name", "label_selectors")]
 TARGET_REQUIRED_ONE_OF = [("name", "label_selectors")]
@@ -46,6 +50,22 @@ def check_wait_options(params):
     return errors
 
 
+def target_problems(params):
+    """Problems with name / label_selectors / namespace as given (before any request)."""
+    problems = []
+    names = params.get("name")
+    selectors = params.get("label_selectors")
+    if names is not None and not names:
+        problems.append("name is an empty list: name at least one workload")
+    problems += [object_name_problem(name) for name in names or []]
+    if selectors is not None and not selectors:
+        problems.append("label_selectors is an empty list: it would select every workload; give at least one selector")
+    problems += [label_selector_problem(selector) for selector in selectors or []]
+    if params.get("namespace") is not None:
+        problems.append(namespace_problem(params["namespace"]))
+    return [problem for problem in problems if problem]
+
+
 def check_task_options(params):
     """Messages for invalid targets (names, selectors, namespace) and wait options, before connecting."""
     return target_problems(params) + check_wait_options(params)
@@ -62,10 +82,10 @@ def parallel_map(function, items):
 
 def fetch_targets(client, kind, namespace, names=None, label_selectors=None):
     """The workload objects, in the order named; raises KubeError with a clear message."""
-    api_path, resource = WORKLOAD_KINDS[kind]
+    resource = WORKLOADS[kind]
     if names and len(set(names)) > 1:
         # One list instead of a get per name: many targets then cost one round trip.
-        listing = client.list(api_path, resource, namespace)
+        listing = client.list(resource, namespace)
         by_name = dict((item["metadata"]["name"], item) for item in listing.get("items") or [])
         missing = [name for name in dict.fromkeys(names) if name not in by_name]
         if missing:
@@ -76,7 +96,7 @@ def fetch_targets(client, kind, namespace, names=None, label_selectors=None):
 
         def get_one(name):
             try:
-                return client.get(api_path, resource, namespace, name)
+                return client.get(resource, namespace, name)
             except ApiError as exc:
                 if exc.status == 404:
                     return KubeError("%s %r not found in namespace %r" % (kind, name, namespace))
@@ -88,7 +108,7 @@ def fetch_targets(client, kind, namespace, names=None, label_selectors=None):
             raise KubeError("; ".join(errors))
         return found
     selector = ",".join(label_selectors)
-    listing = client.list(api_path, resource, namespace, label_selector=selector)
+    listing = client.list(resource, namespace, label_selector=selector)
     items = listing.get("items") or []
     if not items:
         raise KubeError("no %s in namespace %r matches the label selector %r" % (kind, namespace, selector))
@@ -98,5 +118,5 @@ def fetch_targets(client, kind, namespace, names=None, label_selectors=None):
 def _self_describing(item, kind):
     """List items carry no kind/apiVersion; add them so every object looks like a GET's."""
     item.setdefault("kind", kind)
-    item.setdefault("apiVersion", "apps/v1")
+    item.setdefault("apiVersion", WORKLOADS[kind].api_version)
     return item

@@ -15,8 +15,13 @@ __metaclass__ = type
 import queue
 import time
 
-from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_client import object_path
-from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_errors import Action
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.resources import (
+    CONTROLLER_REVISIONS,
+    PODS,
+    REPLICASETS,
+    WORKLOADS,
+)
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.watch import WatchStream
 from ansible_collections.kubedev.devloop.plugins.module_utils.pod_failures import (
     DEFAULT_CRASHLOOP_RESTARTS,
     failures_of,
@@ -24,7 +29,6 @@ from ansible_collections.kubedev.devloop.plugins.module_utils.pod_failures impor
     pods_with_label,
 )
 from ansible_collections.kubedev.devloop.plugins.module_utils.rollout import (
-    WORKLOAD_KINDS,
     daemonset_update_revision,
     deployment_new_replicaset,
     dig,
@@ -36,7 +40,6 @@ from ansible_collections.kubedev.devloop.plugins.module_utils.rollout import (
     workload_progress,
 )
 from ansible_collections.kubedev.devloop.plugins.module_utils.timeline import Timeline
-from ansible_collections.kubedev.devloop.plugins.module_utils.watch_stream import WatchStream
 
 COMPLETE = "complete"
 FAILED = "failed"
@@ -44,7 +47,7 @@ TIMED_OUT = "timed_out"
 IN_PROGRESS = "in_progress"  # waiting stopped early because another target failed
 
 # Which objects tell us the revision a kind is rolling out (StatefulSets say it in their status).
-REVISION_RESOURCES = {"Deployment": "replicasets", "DaemonSet": "controllerrevisions"}
+REVISION_RESOURCES = {"Deployment": REPLICASETS, "DaemonSet": CONTROLLER_REVISIONS}
 # Seconds a failure that may heal by itself (a registry briefly down, a ConfigMap created a little
 # later) is waited through before it fails the rollout. The kubelet retries a failed pull after 10,
 # 20, then 40 s: 90 s see four attempts.
@@ -107,6 +110,15 @@ class RolloutTarget(object):
             "watch_reconnects": self.reconnects,
         }
 
+    def outcome_line(self):
+        """'Deployment ns/web rollout failed: ImagePullBackOff: pod ... ' - how both modules report a target
+        whose rollout did not complete."""
+        outcome = self.result()
+        detail = outcome["message"] or outcome["reason"] or outcome["status"]
+        if outcome["reason"] and outcome["reason"] not in detail:
+            detail = "%s: %s" % (outcome["reason"], detail)
+        return "%s rollout %s: %s" % (self.ref, outcome["status"].replace("_", " "), detail)
+
 
 class RolloutWaiter(object):
     """Wait for all targets; stop_on_failure ends the whole wait at the first failure (fail fast)."""
@@ -125,12 +137,10 @@ class RolloutWaiter(object):
     def _sink(self, key, event, payload):
         self._events.put((key, event, payload))
 
-    def _stream(self, api_path, resource, group, namespace, stream_kind, members, alone, **selectors):
+    def _stream(self, resource, namespace, stream_kind, members, alone, **selectors):
         if alone is None:
             selectors = {}  # shared by several targets: the whole namespace, routed here
-        return WatchStream(self.client, object_path(api_path, namespace, resource),
-                           Action("watch", resource, group, namespace), (stream_kind, members), self._sink,
-                           **selectors)
+        return WatchStream(self.client, resource, namespace, (stream_kind, members), self._sink, **selectors)
 
     def _streams(self):
         """A target alone in its namespace gets narrow streams (field/label selectors); targets that
@@ -143,15 +153,13 @@ class RolloutWaiter(object):
             alone = self.targets[members[0]] if len(members) == 1 else None
             kinds = sorted(set(self.targets[i].kind for i in members))
             for kind in kinds:
-                api_path, resource = WORKLOAD_KINDS[kind]
                 of_kind = tuple(i for i in members if self.targets[i].kind == kind)
-                streams.append(self._stream(api_path, resource, "apps", namespace, "workload", of_kind, alone,
+                streams.append(self._stream(WORKLOADS[kind], namespace, "workload", of_kind, alone,
                                             field_selector="metadata.name=%s" % (alone.name if alone else "")))
                 if kind in REVISION_RESOURCES:
-                    streams.append(self._stream("/apis/apps/v1", REVISION_RESOURCES[kind], "apps", namespace,
-                                                "revisions", of_kind, alone,
+                    streams.append(self._stream(REVISION_RESOURCES[kind], namespace, "revisions", of_kind, alone,
                                                 label_selector=alone.selector if alone else None))
-            streams.append(self._stream("/api/v1", "pods", "", namespace, "pods", tuple(members), alone,
+            streams.append(self._stream(PODS, namespace, "pods", tuple(members), alone,
                                         label_selector=alone.selector if alone else None))
         return streams
 

@@ -27,6 +27,7 @@ description:
 extends_documentation_fragment:
   - kubedev.devloop.targets
   - kubedev.devloop.connection
+  - kubedev.devloop.rollout_group
 attributes:
   check_mode:
     support: full
@@ -36,13 +37,6 @@ attributes:
     support: full
     description:
       - There is never a difference to show.
-  action_group:
-    support: full
-    membership:
-      - kubedev.devloop.rollout
-    description:
-      - Use C(group/kubedev.devloop.rollout) in C(module_defaults) to set defaults (for example the connection
-        options) for this module and M(kubedev.devloop.set_image).
 notes:
   - "Permissions: C(get), C(list), C(watch) on the workloads, C(get), C(list), C(watch) on C(replicasets) and
     C(controllerrevisions), C(list), C(watch) on C(pods) - the read part of C(docs/rbac/set_image-role.yml)

@@ -21,8 +21,7 @@ description:
   - Fails fast, naming the object, the pod and the reason, when the new revision cannot come up - image pull errors
     that cannot heal (C(ErrImagePull), C(ImagePullBackOff) for a tag that does not exist, C(unauthorized), an unknown
     registry host; C(InvalidImageName)), C(CrashLoopBackOff), C(CreateContainerConfigError), C(CreateContainerError),
-    containers of never-restarting pods exiting with an error, C(ProgressDeadlineExceeded), a C(ReplicaFailure) that
-    Pod Security admission causes, or a paused Deployment.
+    C(ProgressDeadlineExceeded), a C(ReplicaFailure) that Pod Security admission causes, or a paused Deployment.
   - Waits through failures that can heal by themselves - a registry that is briefly down or overloaded, a ConfigMap
     or Secret created a little later - for up to O(transient_failure_grace) seconds; a C(ReplicaFailure) such as an
     exceeded quota is retried by the controller and waited through as C(kubectl rollout status) does.
@@ -79,6 +78,7 @@ options:
 extends_documentation_fragment:
   - kubedev.devloop.targets
   - kubedev.devloop.connection
+  - kubedev.devloop.rollout_group
 attributes:
   check_mode:
     support: full
@@ -89,13 +89,6 @@ attributes:
     support: full
     description:
       - Shows the images before and after, per target and container.
-  action_group:
-    support: full
-    membership:
-      - kubedev.devloop.rollout
-    description:
-      - Use C(group/kubedev.devloop.rollout) in C(module_defaults) to set defaults (for example the connection
-        options) for this module and M(kubedev.devloop.rollout_status).
 notes:
   - "Permissions: a least-privilege Role for this module is documented in C(docs/rbac/set_image-role.yml) of this
     collection: C(get), C(list), C(watch), C(patch) on C(deployments), C(statefulsets), C(daemonsets) (API group

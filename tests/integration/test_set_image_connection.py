@@ -128,7 +128,7 @@ def test_context_option_and_its_namespace(tmp_path, kubeconfig, apps_v1, namespa
     assert result["msg"].startswith("the Kubernetes API at https://127.0.0.1:1 is unreachable: connection refused")
 
 
-# The fast kubeconfig loader (module_utils/kubeconfig.py) against the real API server. An interpreter whose
+# The fast kubeconfig loader (module_utils/_k8s/kubeconfig.py) against the real API server. An interpreter whose
 # `import kubernetes` fails (a stand-in package first on its path; the package is still found, so the
 # module's requirement check passes) proves a run never imported the kubernetes client.
 

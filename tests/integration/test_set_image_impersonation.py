@@ -6,7 +6,7 @@ import json
 import pytest
 import yaml
 
-from collection_module_utils import import_module_utils
+from collection_module_utils import client_of_kubeconfig, import_module_utils
 from test_set_image_connection import exec_plugin_kubeconfig
 from test_set_image_rbac import apply, documented_role
 from test_set_image_support import APP, create, deployment, images, kubectl, read, run_module
@@ -87,13 +87,13 @@ def test_impersonated_groups_grant_what_they_are_bound_to(tmp_path, kubeconfig, 
 def test_the_api_server_sees_the_same_identity_as_for_kubectl(tmp_path, kubeconfig):
     """SelfSubjectReview (`kubectl auth whoami`) through the module's client and through kubectl, for a
     user with every impersonation field: the API server must see the same user, uid, groups and extra."""
-    (k8s_client, k8s_errors) = import_module_utils("k8s_client", "k8s_errors")
+    (k8s_errors,) = import_module_utils("_k8s.errors")
     path = impersonating_kubeconfig(kubeconfig, tmp_path, **{
         "as": "ann", "as-uid": "ann-uid-42", "as-groups": ["deployers", "auditors"],
         "as-user-extra": {"reason": ["release 2", "issue 11"], "example.org/team": ["blue"]}})
     theirs = json.loads(kubectl(path, "auth", "whoami", "-o", "json").stdout)["status"]["userInfo"]
 
-    client = k8s_client.client_from_params({"kubeconfig": path})
+    client = client_of_kubeconfig(path)
     review = client.request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
                             k8s_errors.Action("create", "selfsubjectreviews", "authentication.k8s.io"),
                             body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})

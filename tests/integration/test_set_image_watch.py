@@ -5,7 +5,7 @@ import queue
 
 import pytest
 
-from collection_module_utils import import_module_utils
+from collection_module_utils import client_of_kubeconfig, import_module_utils
 from test_set_image_support import APP, create, deployment
 
 pytestmark = pytest.mark.integration
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def module_utils():
-    return import_module_utils("k8s_client", "k8s_errors", "watch_stream")
+    return import_module_utils("_k8s.resources", "_k8s.errors", "_k8s.watch")
 
 
 def next_event(events, wanted, seconds=30):
@@ -24,13 +24,12 @@ def next_event(events, wanted, seconds=30):
 
 
 def test_list_then_watch_delivers_changes(kubeconfig, apps_v1, namespace, module_utils):
-    k8s_client, k8s_errors, watch_stream = module_utils
+    resources, k8s_errors, watch_stream = module_utils
     create(apps_v1, kubeconfig, namespace, deployment("web"))
-    client = k8s_client.client_from_params({"kubeconfig": kubeconfig})
+    client = client_of_kubeconfig(kubeconfig)
     events = queue.Queue()
     stream = watch_stream.WatchStream(
-        client, "/apis/apps/v1/namespaces/%s/deployments" % namespace,
-        k8s_errors.Action("watch", "deployments", "apps", namespace), "web",
+        client, resources.DEPLOYMENTS, namespace, "web",
         lambda key, event, payload: events.put((key, event, payload)), field_selector="metadata.name=web")
     stream.start()
     try:
@@ -45,11 +44,10 @@ def test_list_then_watch_delivers_changes(kubeconfig, apps_v1, namespace, module
 
 
 def test_expired_resource_version_is_recognised(kubeconfig, apps_v1, namespace, module_utils):
-    k8s_client, k8s_errors, watch_stream = module_utils
-    client = k8s_client.client_from_params({"kubeconfig": kubeconfig})
+    resources, k8s_errors, watch_stream = module_utils
+    client = client_of_kubeconfig(kubeconfig)
     stream = watch_stream.WatchStream(
-        client, "/apis/apps/v1/namespaces/%s/deployments" % namespace,
-        k8s_errors.Action("watch", "deployments", "apps", namespace), "web", lambda *args: None)
+        client, resources.DEPLOYMENTS, namespace, "web", lambda *args: None)
     # resourceVersion "1" is long compacted away: the server answers 410 Gone (as an ERROR event
     # or as the HTTP status, depending on the path it takes) - both mean "list again".
     with pytest.raises((watch_stream.WatchExpired, k8s_errors.ApiError)) as caught:
@@ -59,9 +57,9 @@ def test_expired_resource_version_is_recognised(kubeconfig, apps_v1, namespace, 
 
 
 def test_stream_lists_again_after_expiry_and_keeps_delivering(kubeconfig, apps_v1, namespace, module_utils):
-    k8s_client, k8s_errors, watch_stream = module_utils
+    resources, k8s_errors, watch_stream = module_utils
     create(apps_v1, kubeconfig, namespace, deployment("web"))
-    client = k8s_client.client_from_params({"kubeconfig": kubeconfig})
+    client = client_of_kubeconfig(kubeconfig)
     events = queue.Queue()
 
     class StartsExpired(watch_stream.WatchStream):
@@ -75,8 +73,7 @@ def test_stream_lists_again_after_expiry_and_keeps_delivering(kubeconfig, apps_v
             return super(StartsExpired, self)._watch(resource_version)
 
     stream = StartsExpired(
-        client, "/apis/apps/v1/namespaces/%s/deployments" % namespace,
-        k8s_errors.Action("watch", "deployments", "apps", namespace), "web",
+        client, resources.DEPLOYMENTS, namespace, "web",
         lambda key, event, payload: events.put((key, event, payload)), field_selector="metadata.name=web")
     stream.start()
     try:

@@ -2,7 +2,7 @@
 
 import json
 
-from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_errors import (
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.errors import (
     Action,
     ApiError,
     describe_unreachable,

@@ -2,15 +2,14 @@
 
 import pytest
 
-from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_client import object_path
-from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_names import (
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.names import (
     label_selector_problem,
     namespace_problem,
     object_name_problem,
     split_selector,
-    target_problems,
 )
-from ansible_collections.kubedev.devloop.plugins.module_utils.targets import check_task_options
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.resources import DEPLOYMENTS, PODS, WORKLOADS
+from ansible_collections.kubedev.devloop.plugins.module_utils.targets import check_task_options, target_problems
 
 
 @pytest.mark.parametrize("name", ["web", "web-1", "a", "web.v2", "0abc", "a" * 253])
@@ -61,7 +60,15 @@ def test_empty_lists_and_bad_entries_are_all_reported():
         "wait_timeout must be a positive number of seconds, got 0"]
 
 
-def test_object_path_quotes_every_segment():
-    assert object_path("/apis/apps/v1", "ns", "deployments", "web") == "/apis/apps/v1/namespaces/ns/deployments/web"
-    assert object_path("/apis/apps/v1", "ns", "deployments") == "/apis/apps/v1/namespaces/ns/deployments"
-    assert object_path("/api/v1", "a/b", "pods", "x?y") == "/api/v1/namespaces/a%2Fb/pods/x%3Fy"
+def test_resource_paths_quote_every_segment():
+    assert DEPLOYMENTS.path("ns", "web") == "/apis/apps/v1/namespaces/ns/deployments/web"
+    assert DEPLOYMENTS.path("ns") == "/apis/apps/v1/namespaces/ns/deployments"
+    assert PODS.path("a/b", "x?y") == "/api/v1/namespaces/a%2Fb/pods/x%3Fy"
+
+
+def test_workload_resources_name_their_api_version_and_group():
+    assert sorted(WORKLOADS) == ["DaemonSet", "Deployment", "StatefulSet"]
+    assert [WORKLOADS[kind].api_version for kind in sorted(WORKLOADS)] == ["apps/v1"] * 3
+    assert PODS.api_version == "v1"
+    assert DEPLOYMENTS.action("patch", "ns", "web").describe() == "patch deployments.apps 'web' in namespace 'ns'"
+    assert PODS.action("list", "ns").describe() == "list pods in namespace 'ns'"

@@ -15,13 +15,10 @@ import yaml
 from kubernetes import config as kube_config
 from kubernetes.client import Configuration
 
-from ansible_collections.kubedev.devloop.plugins.module_utils import kubeconfig as loader
-from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_client import (
-    KubeClient,
-    connection_settings,
-    default_namespace,
-)
-from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_errors import KubeError
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s import kubeconfig as loader
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.client import KubeClient
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.connection import Connection, resolve_connection
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.errors import KubeError
 
 CA = b"-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n"
 CERT = b"-----BEGIN CERTIFICATE-----\nCLIENT\n-----END CERTIFICATE-----\n"
@@ -29,6 +26,18 @@ KEY = b"-----BEGIN EC PRIVATE KEY-----\nSECRETKEY\n-----END EC PRIVATE KEY-----\
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy",
                    "NO_PROXY", "no_proxy")
 
+
+
+def connection_settings(params):
+    return resolve_connection(params).settings
+
+
+def default_namespace(params):
+    return resolve_connection(params).namespace
+
+
+def client_of(settings):
+    return KubeClient(Connection(settings))
 
 def b64(data):
     return base64.b64encode(data).decode()
@@ -84,7 +93,7 @@ def seen_by_the_client(cfg):
     def content(path):
         return None if path is None else pathlib.Path(path).read_bytes()
 
-    headers = dict((name.lower(), value) for name, value in KubeClient(cfg)._headers().items())
+    headers = dict((name.lower(), value) for name, value in client_of(cfg)._headers().items())
     return {"host": cfg.host, "verify_ssl": cfg.verify_ssl, "ca": content(cfg.ssl_ca_cert),
             "cert": content(cfg.cert_file), "key": content(cfg.key_file), "authorization": headers.get("authorization"),
             "tls_server_name": cfg.tls_server_name, "proxy": cfg.proxy, "no_proxy": cfg.no_proxy}
@@ -337,16 +346,16 @@ def test_credential_plugins_take_the_kubernetes_client_loader(tmp_path):
     exec_config = config({"server": "https://x:1", "insecure-skip-tls-verify": True}, exec_plugin(tmp_path))
     cfg = connection_settings({"kubeconfig": write(tmp_path / "exec", exec_config)})
     assert isinstance(cfg, Configuration)
-    assert KubeClient(cfg)._headers()["Authorization"] == "Bearer from-exec"
+    assert client_of(cfg)._headers()["Authorization"] == "Bearer from-exec"
     user, id_token = oidc_provider()
     cfg = connection_settings({"kubeconfig": config({"server": "https://x:1", "insecure-skip-tls-verify": True}, user)})
     assert isinstance(cfg, Configuration)
-    assert KubeClient(cfg)._headers()["Authorization"] == "Bearer " + id_token
+    assert client_of(cfg)._headers()["Authorization"] == "Bearer " + id_token
 
 
 def collection_path():
     """The directory holding ansible_collections/, for a child Python."""
-    return str(pathlib.Path(loader.__file__).parents[5])
+    return str(pathlib.Path(loader.__file__).parents[6])
 
 
 def run_child(code, tmp_path):
@@ -365,13 +374,13 @@ def test_cert_kubeconfig_never_imports_kubernetes_and_cleans_up(tmp_path):
     result = run_child("""
         import json, sys
         from ansible_collections.kubedev.devloop.plugins.module_utils import rollout_module
-        from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_client import (
-            HAS_KUBERNETES, client_from_params, default_namespace)
-        client = client_from_params({"kubeconfig": %r})
+        from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.client import HAS_KUBERNETES, KubeClient
+        from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.connection import resolve_connection
+        client = KubeClient(resolve_connection({"kubeconfig": %r}))
         print(json.dumps({"kubernetes": "kubernetes" in sys.modules, "has": HAS_KUBERNETES,
-                          "namespace": default_namespace({"kubeconfig": %r}),
+                          "namespace": client.default_namespace,
                           "files": [client.configuration.ssl_ca_cert, client.configuration.key_file]}))
-    """ % (path, path), tmp_path)
+    """ % path, tmp_path)
     assert result["kubernetes"] is False
     assert result["has"] is True
     assert result["namespace"] == "team"
@@ -383,8 +392,9 @@ def test_exec_kubeconfig_does_import_kubernetes(tmp_path):
     path = write(tmp_path / "kubeconfig", config({"server": "https://x:1"}, exec_plugin(tmp_path)))
     result = run_child("""
         import json, sys
-        from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_client import client_from_params
-        client = client_from_params({"kubeconfig": %r})
+        from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.client import KubeClient
+        from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.connection import resolve_connection
+        client = KubeClient(resolve_connection({"kubeconfig": %r}))
         print(json.dumps({"kubernetes": "kubernetes" in sys.modules, "type": type(client.configuration).__name__}))
     """ % path, tmp_path)
     assert result == {"kubernetes": True, "type": "Configuration"}
@@ -392,16 +402,32 @@ def test_exec_kubeconfig_does_import_kubernetes(tmp_path):
 
 @pytest.fixture()
 def in_a_pod(tmp_path, monkeypatch):
-    """No kubeconfig anywhere, but a service account token: the module runs in a pod."""
-    from ansible_collections.kubedev.devloop.plugins.module_utils import k8s_client
+    """No kubeconfig anywhere, but a service account (token, CA) and the service's address in the environment,
+    as the kubelet gives a pod: the module runs in a pod."""
+    from kubernetes.config import incluster_config
 
-    token, namespace = tmp_path / "token", tmp_path / "namespace"
-    token.write_text("t")
-    monkeypatch.setattr(k8s_client, "IN_CLUSTER_TOKEN", str(token))
-    monkeypatch.setattr(k8s_client, "IN_CLUSTER_NAMESPACE", str(namespace))
+    from ansible_collections.kubedev.devloop.plugins.module_utils._k8s import connection
+
+    token, ca, namespace = tmp_path / "token", tmp_path / "ca.crt", tmp_path / "namespace"
+    token.write_text("pod-token")
+    ca.write_bytes(CA)
+    monkeypatch.setattr(connection, "IN_CLUSTER_TOKEN", str(token))
+    monkeypatch.setattr(connection, "IN_CLUSTER_NAMESPACE", str(namespace))
+    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(token))
+    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(ca))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
     monkeypatch.delenv("POD_NAMESPACE", raising=False)
     return namespace
+
+
+def test_in_a_pod_the_service_account_connects(in_a_pod):
+    connection = resolve_connection({})
+    assert isinstance(connection.settings, Configuration)
+    assert connection.settings.host == "https://10.96.0.1:443"
+    # The kubernetes client writes "bearer"; the API server reads the scheme case-insensitively.
+    assert client_of(connection.settings)._headers()["Authorization"].lower() == "bearer pod-token"
 
 
 def test_in_a_pod_the_default_namespace_is_the_pods_own(in_a_pod, monkeypatch):
@@ -411,3 +437,17 @@ def test_in_a_pod_the_default_namespace_is_the_pods_own(in_a_pod, monkeypatch):
     assert default_namespace({}) == "team-a"
     monkeypatch.setenv("POD_NAMESPACE", "team-b")
     assert default_namespace({}) == "team-b"
+
+
+@pytest.mark.parametrize("user", [{"token": "t"}, "exec"])
+def test_one_resolution_reads_the_kubeconfig_once(tmp_path, monkeypatch, user):
+    """Server, credentials, impersonation and namespace all come from one read, also when a credential
+    plugin sends the credentials to the kubernetes client's loader."""
+    user = exec_plugin(tmp_path) if user == "exec" else user
+    path = write(tmp_path / "kubeconfig", config({"server": "https://x:1"}, dict(user, **{"as": "ann"}), namespace="team"))
+    reads = []
+    real_read = loader.read
+    monkeypatch.setattr(loader, "read", lambda source: reads.append(source) or real_read(source))
+    connection = resolve_connection({"kubeconfig": path})
+    assert (connection.namespace, connection.settings.impersonate["user"]) == ("team", "ann")
+    assert reads == [path]

@@ -7,16 +7,25 @@ import pytest
 import urllib3
 from kubernetes.client import Configuration
 
-from ansible_collections.kubedev.devloop.plugins.module_utils import kubeconfig as loader
-from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_client import (
-    KubeClient,
-    connection_settings,
-    impersonation_headers,
-)
-from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_errors import KubeError
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s import kubeconfig as loader
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.client import KubeClient, impersonation_headers
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.connection import Connection, resolve_connection
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.errors import KubeError
 
 SERVER = {"server": "https://10.0.0.1:6443", "insecure-skip-tls-verify": True}
 
+
+
+def connection_settings(params):
+    return resolve_connection(params).settings
+
+
+def default_namespace(params):
+    return resolve_connection(params).namespace
+
+
+def client_of(settings):
+    return KubeClient(Connection(settings))
 
 def config(user, cluster=None, context_extra=None, top_extra=None):
     context = dict({"cluster": "c", "user": "u"}, **(context_extra or {}))
@@ -35,7 +44,7 @@ def refused(document):
 
 def header_lines(settings):
     """(name, value) pairs as urllib3 sends them: one line per value."""
-    return [(name, value) for name, value in KubeClient(settings)._headers().items() if name.startswith("Impersonate")]
+    return [(name, value) for name, value in client_of(settings)._headers().items() if name.startswith("Impersonate")]
 
 
 def test_impersonation_becomes_impersonate_headers():
@@ -72,7 +81,7 @@ def test_impersonation_with_a_credential_plugin_is_kept(tmp_path):
     user = dict(exec_user(tmp_path), **{"as": "ann", "as-groups": ["devs"]})
     cfg = connection_settings({"kubeconfig": config(user)})
     assert isinstance(cfg, Configuration)
-    assert KubeClient(cfg)._headers()["Authorization"] == "Bearer from-exec"
+    assert client_of(cfg)._headers()["Authorization"] == "Bearer from-exec"
     assert header_lines(cfg) == [("Impersonate-User", "ann"), ("Impersonate-Group", "devs")]
 
 
@@ -152,7 +161,7 @@ def test_proxy_errors_never_repeat_the_url():
 
 def test_proxy_credentials_become_proxy_authorization():
     settings = connection_settings({"kubeconfig": config({"token": "t"}), "proxy": "http://ann:p%40ss@proxy:3128"})
-    pool = KubeClient(settings).pool
+    pool = client_of(settings).pool
     assert isinstance(pool, urllib3.ProxyManager)
     assert pool.proxy.url == "http://proxy:3128"
     assert pool.proxy_headers["Proxy-Authorization"] == urllib3.util.make_headers(

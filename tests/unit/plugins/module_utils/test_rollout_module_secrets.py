@@ -6,7 +6,7 @@ import json
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_client import AUTH_ARG_SPEC
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.connection import AUTH_ARG_SPEC
 from ansible_collections.kubedev.devloop.plugins.module_utils.rollout_module import rollout_module, run_task
 
 KUBECONFIG = {

@@ -84,6 +84,6 @@ def test_rollback_restores_only_what_we_set_and_is_still_there(recorded):
     deployment = recorded("deployment_rollout", "complete")   # web runs app:2, sidecar side:1
     previous = {"web": "app:1", "sidecar": "side:0", "migrate": OLD}
     applied = {"web": "127.0.0.1:5000/app:2", "sidecar": "side:new"}  # someone changed sidecar since
-    changes, skipped = plan_rollback("Deployment", deployment, previous, applied)
+    changes, skipped = plan_rollback(deployment, previous, applied)
     assert changes == {"containers": {"web": "app:1"}}
     assert skipped == ["sidecar"]

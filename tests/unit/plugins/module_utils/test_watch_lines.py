@@ -1,6 +1,6 @@
 """Watch streams are newline-delimited JSON split across arbitrary HTTP chunks."""
 
-from ansible_collections.kubedev.devloop.plugins.module_utils.watch_stream import iter_lines
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.watch import iter_lines
 
 
 class ChunkedBody(object):

@@ -24,7 +24,7 @@ import random
 import threading
 import time
 
-from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_errors import Action, ApiError
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.errors import ApiError
 
 WATCH_WINDOW = 60       # seconds the server keeps one watch request open
 READ_SLACK = 15         # client read timeout beyond that, to notice a silently dead connection
@@ -51,12 +51,14 @@ def iter_lines(resp):
 
 
 class WatchStream(threading.Thread):
-    def __init__(self, client, collection_path, action, key, sink, label_selector=None, field_selector=None):
+    """The objects of one resource (resources.py) in one namespace, narrowed by the selectors."""
+
+    def __init__(self, client, resource, namespace, key, sink, label_selector=None, field_selector=None):
         super(WatchStream, self).__init__(name="watch-%s" % (key,))
         self.daemon = True  # never keeps the module process alive
         self.client = client
-        self.path = collection_path
-        self.action = action
+        self.resource = resource
+        self.namespace = namespace
         self.key = key
         self.sink = sink
         self.selectors = {"labelSelector": label_selector or None, "fieldSelector": field_selector or None}
@@ -119,8 +121,8 @@ class WatchStream(threading.Thread):
         return self._auth_failures <= AUTH_RETRIES_AFTER_SUCCESS
 
     def _list(self):
-        action = Action("list", self.action.resource, self.action.group, self.action.namespace)
-        listing = self.client.request("GET", self.path, action, query=self.selectors)
+        listing = self.client.request("GET", self.resource.path(self.namespace),
+                                      self.resource.action("list", self.namespace), query=self.selectors)
         self._listed_once = True
         self._auth_failures = 0
         self.sink(self.key, "SYNC", listing.get("items") or [])
@@ -128,10 +130,11 @@ class WatchStream(threading.Thread):
 
     def _watch(self, resource_version):
         """Watch until the server ends the request; returns (last resourceVersion, delivered?)."""
-        action = Action("watch", self.action.resource, self.action.group, self.action.namespace)
+        action = self.resource.action("watch", self.namespace)
         query = dict(self.selectors, watch="true", resourceVersion=resource_version,
                      allowWatchBookmarks="true", timeoutSeconds=str(WATCH_WINDOW))
-        resp = self.client.open_stream(self.path, action, query, read_timeout=WATCH_WINDOW + READ_SLACK)
+        resp = self.client.open_stream(self.resource.path(self.namespace), action, query,
+                                       read_timeout=WATCH_WINDOW + READ_SLACK)
         self._response = resp
         delivered = False
         try:

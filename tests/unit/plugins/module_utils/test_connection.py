@@ -1,18 +1,23 @@
-"""Connection options -> Configuration, the kubernetes.core way (no cluster needed)."""
+"""Connection options -> a Connection, the kubernetes.core way (no cluster needed); here through the kubernetes
+client's own loader, which resolve_connection takes for credential plugins and pods."""
 
 import base64
 
 import pytest
 
-from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_client import (
-    AUTH_ARG_SPEC,
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.client import (
     KubeClient,
     _bypass_proxy,
     _proxy_from_environment,
-    build_configuration,
-    default_namespace,
 )
-from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_errors import KubeError
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.connection import (
+    AUTH_ARG_SPEC,
+    Connection,
+    kubernetes_configuration,
+    locate_kubeconfig,
+    resolve_connection,
+)
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.errors import KubeError
 
 CA = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n").decode()
 
@@ -28,6 +33,15 @@ def kubeconfig_dict(namespace=None):
         "users": [{"name": "u1", "user": {"token": "token-one"}}, {"name": "u2", "user": {"token": "token-two"}}],
         "contexts": [{"name": "one", "context": context}, {"name": "two", "context": {"cluster": "c2", "user": "u2"}}],
     }
+
+
+def build_configuration(params):
+    """The kubernetes client's loader on what the options point at."""
+    return kubernetes_configuration(params, locate_kubeconfig(params))
+
+
+def default_namespace(params):
+    return resolve_connection(params).namespace
 
 
 def bearer(cfg):
@@ -124,7 +138,7 @@ def test_proxy_from_https_proxy_environment_is_recognised(monkeypatch):
 
 
 def test_request_headers_carry_the_token_or_basic_auth():
-    client = KubeClient(build_configuration({"kubeconfig": kubeconfig_dict(), "api_key": "tok"}))
+    client = KubeClient(Connection(build_configuration({"kubeconfig": kubeconfig_dict(), "api_key": "tok"})))
     assert client._headers("application/json")["Authorization"] == "Bearer tok"
-    basic = KubeClient(build_configuration({"host": "https://x:1", "username": "ann", "password": "pw"}))
+    basic = KubeClient(Connection(build_configuration({"host": "https://x:1", "username": "ann", "password": "pw"})))
     assert basic._headers()["authorization"] == "Basic " + base64.b64encode(b"ann:pw").decode()

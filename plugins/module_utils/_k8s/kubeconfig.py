@@ -27,7 +27,7 @@ import tempfile
 from urllib.parse import unquote, urlparse
 from urllib.request import getproxies
 
-from ansible_collections.kubedev.devloop.plugins.module_utils.k8s_errors import KubeError
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.errors import KubeError
 
 try:
     import yaml

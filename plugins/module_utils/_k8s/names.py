@@ -22,24 +22,25 @@ DNS_LABEL_MAX = 63
 DNS_SUBDOMAIN_MAX = 253
 
 
+def _dns_name_problem(value, what, kind, pattern, limit, rule):
+    if not isinstance(value, str) or not value:
+        return "%s must be a non-empty string, got %r" % (what, value)
+    if len(value) > limit or not pattern.match(value):
+        return ("%s %r is not a valid %s name (%s, starting and ending with a letter or digit, at most %d "
+                "characters)" % (what, value, kind, rule, limit))
+    return None
+
+
 def object_name_problem(name, what="name"):
     """Why `name` cannot be a Deployment/StatefulSet/DaemonSet name (a DNS-1123 subdomain), or None."""
-    if not isinstance(name, str) or not name:
-        return "%s must be a non-empty string, got %r" % (what, name)
-    if len(name) > DNS_SUBDOMAIN_MAX or not _DNS_SUBDOMAIN_RE.match(name):
-        return ("%s %r is not a valid object name (lowercase letters, digits, '-' and '.', starting and ending "
-                "with a letter or digit, at most %d characters)" % (what, name, DNS_SUBDOMAIN_MAX))
-    return None
+    return _dns_name_problem(name, what, "object", _DNS_SUBDOMAIN_RE, DNS_SUBDOMAIN_MAX,
+                             "lowercase letters, digits, '-' and '.'")
 
 
 def namespace_problem(namespace):
     """Why `namespace` cannot be a namespace name (a DNS-1123 label), or None."""
-    if not isinstance(namespace, str) or not namespace:
-        return "namespace must be a non-empty string, got %r" % (namespace,)
-    if len(namespace) > DNS_LABEL_MAX or not _DNS_LABEL_RE.match(namespace):
-        return ("namespace %r is not a valid namespace name (lowercase letters, digits and '-', starting and "
-                "ending with a letter or digit, at most %d characters)" % (namespace, DNS_LABEL_MAX))
-    return None
+    return _dns_name_problem(namespace, "namespace", "namespace", _DNS_LABEL_RE, DNS_LABEL_MAX,
+                             "lowercase letters, digits and '-'")
 
 
 def split_selector(selector):
@@ -71,27 +72,3 @@ def label_selector_problem(selector):
     if any(not part.strip() for part in split_selector(selector)):
         return "label selector %r has an empty requirement (a stray comma?)" % selector
     return None
-
-
-def target_problems(params):
-    """Problems with name / label_selectors / namespace as given (before any request)."""
-    problems = []
-    names = params.get("name")
-    selectors = params.get("label_selectors")
-    if names is not None and not names:
-        problems.append("name is an empty list: name at least one workload")
-    for name in names or []:
-        problem = object_name_problem(name)
-        if problem:
-            problems.append(problem)
-    if selectors is not None and not selectors:
-        problems.append("label_selectors is an empty list: it would select every workload; give at least one selector")
-    for selector in selectors or []:
-        problem = label_selector_problem(selector)
-        if problem:
-            problems.append(problem)
-    if params.get("namespace") is not None:
-        problem = namespace_problem(params["namespace"])
-        if problem:
-            problems.append(problem)
-    return problems
