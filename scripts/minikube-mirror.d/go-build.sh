@@ -31,8 +31,9 @@ if [[ ! -f go.sum ]]; then
       awk '/^replace \(/ {on = 1; print; next} on {print} on && /^\)/ {on = 0}' "$modfile"
     } > go.mod
   else
-    gover=$(go mod download -json "$module@$version" |
-      python3 -c 'import json,sys; print(open(json.load(sys.stdin)["GoMod"]).read())' | awk '$1 == "go" {print $2; exit}')
+    # awk reads the file itself: awk quitting early on a pipe would fail the writer (pipefail)
+    modfile=$(go mod download -json "$module@$version" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+    gover=$(awk '$1 == "go" {print $2; exit}' "$modfile")
     printf 'module kubedev.local/build\n\ngo %s\n\nrequire %s %s\n' "${gover:-1.22}" "$module" "$version" > go.mod
   fi
   # our main imports the module, so tidy resolves the rest; otherwise go build -mod=mod does
