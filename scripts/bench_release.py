@@ -70,6 +70,7 @@ def main():
         "kubedev_registry": REGISTRY,
         "kubedev_base_image": BASE_IMAGE,
         "kubedev_app_dir": str(app),
+        "deploy_url_node_selector": "type!=kwok",   # kwok's nodes run no containers
         **(ON_REAL_NODE if args.node == "real" else {}),
     }
     shell_env = dict(os.environ, APP=str(app), NS=namespace, KUBECONFIG=KUBECONFIG, BASE_IMAGE=BASE_IMAGE,

@@ -10,7 +10,7 @@ cache=${KUBEDEV_CACHE:-$HOME/.cache/kubedev}
 kubectl=${KUBECTL:-$cache/kubernetes-v1.37.2/kubectl}
 kubeconfig=${KUBEDEV_TEST_KUBECONFIG:-$root/.testenv/kubeconfig}
 namespace=bench-site-$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
-vars=$(printf '{"kubedev_cluster_provider":"existing","kubedev_install_tools":false,"kubedev_kubeconfig":"%s","kubedev_namespace":"%s","kubedev_registry":"127.0.0.1:%s","kubedev_base_image":"kubedev/node-base:bookworm"}' \
+vars=$(printf '{"kubedev_cluster_provider":"existing","kubedev_install_tools":false,"kubedev_kubeconfig":"%s","kubedev_namespace":"%s","kubedev_registry":"127.0.0.1:%s","kubedev_base_image":"kubedev/node-base:bookworm","deploy_url_node_selector":"type!=kwok"}' \
   "$kubeconfig" "$namespace" "${KUBEDEV_REGISTRY_PORT:-5000}")
 log=$(mktemp)
 trap '"$kubectl" --kubeconfig "$kubeconfig" delete namespace "$namespace" --wait=false >/dev/null 2>&1 || true; rm -f "$log"' EXIT

@@ -30,7 +30,6 @@ HELLO = "Hello from the Kubernetes cluster"
 ON_REAL_NODE = {
     "deploy_node_selector": {NODE_KEY: "true"},
     "deploy_tolerations": [{"key": NODE_KEY, "operator": "Equal", "value": "true", "effect": "NoSchedule"}],
-    "deploy_http_check": "true",
 }
 VERSION = re.compile(r'<span id="version">([^<]*)</span>')
 # Requests go straight to the node, never through a proxy the environment may name.
@@ -169,7 +168,7 @@ def test_pod_without_toleration_never_lands_on_the_real_node(core_v1, real_node,
 
 def test_site_serves_the_configmap_values_through_the_node_port(app, core_v1, node_ip):
     namespace, output = app
-    # the deploy role's own HTTP check ran (it is skipped when no pod runs on a real node) and passed
+    # the deploy role's own HTTP check ran (deploy_http_check auto: a pod runs on a node of deploy_url_node_selector)
     check = re.search(r"TASK \[kubedev\.devloop\.deploy : Check that the page shows the config values\][^\n]*\n(\w+):", output)
     assert check and check.group(1) == "ok", output[-5000:]
     url = node_port_url(core_v1, namespace, node_ip)

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from conftest import existing_cluster_vars, rollout_complete, run_playbook
+from conftest import SERVING_NODES, existing_cluster_vars, rollout_complete, run_playbook
 
 pytestmark = pytest.mark.integration
 
@@ -22,10 +22,25 @@ def play_vars(kubeconfig, namespace, registry, base_image, app_dir):
 
 
 @pytest.fixture()
-def deployed(repo_root, play_vars, apps_v1, namespace):
+def site_output(repo_root, play_vars):
+    """site.yml has deployed the app (on kwok's nodes); returns its output."""
+    return run_playbook(repo_root / "playbooks" / "site.yml", extra_vars=play_vars).stdout
+
+
+@pytest.fixture()
+def deployed(site_output, apps_v1, namespace):
     """site.yml has deployed the app; returns the Deployment as it is then."""
-    run_playbook(repo_root / "playbooks" / "site.yml", extra_vars=play_vars)
     return apps_v1.read_namespaced_deployment("web-deployment", namespace)
+
+
+def test_no_page_check_without_a_pod_on_a_selected_node(site_output):
+    """The app's pods run on kwok nodes, which deploy_url_node_selector leaves out: the deploy role says so
+    and checks no page there (the real-node tests see it check one)."""
+    text = " ".join(site_output.split())
+    assert f"deploy_url_node_selector {SERVING_NODES}" in text, site_output[-3000:]
+    check = re.search(r"TASK \[kubedev\.devloop\.deploy : Check that the page shows the config values\][^\n]*\n(\w+):",
+                      site_output)
+    assert check and check.group(1) == "skipping", site_output[-3000:]
 
 
 def web_image(deployment):
