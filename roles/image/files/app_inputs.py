@@ -2,8 +2,8 @@
 {"exists", "dockerfile", "package" (package.json or null), "sha256", "files", "commit", "dirty"}.
 
 sha256 covers the relative path, the executable bit and the content of every file a Docker build would
-send (honouring .dockerignore, roughly as Docker does: `**`, `*`, `?`, `!` exceptions; the Dockerfile
-and .dockerignore always count). The role names the image after it, so an unchanged directory never
+send (honouring .dockerignore as Docker does: `**`, `*`, `?`, `[...]`, `!` exceptions, the last matching
+line decides; the Dockerfile and .dockerignore always count). The role names the image after it, so an unchanged directory never
 rebuilds and any edit (server.js, the lockfile, the Dockerfile) does.
 commit is the last git commit that touched the directory ("" outside git or with --no-git); dirty says
 whether the directory has uncommitted changes.
@@ -19,8 +19,26 @@ import subprocess
 import sys
 
 
+def _character_class(pattern, start):
+    """The regex of a Go filepath.Match class '[...]' or '[^...]' opening at start, and the index after it."""
+    i = start + 1
+    negate = pattern.startswith("^", i)
+    i += negate
+    members = []
+    while i < len(pattern) and pattern[i] != "]":
+        escaped = pattern[i] == "\\" and i + 1 < len(pattern)
+        i += escaped
+        is_range = pattern[i] == "-" and not escaped and members and pattern[i + 1:i + 2] != "]"
+        members.append("-" if is_range else re.escape(pattern[i]))
+        i += 1
+    if i >= len(pattern) or not members:
+        raise ValueError(f"unterminated or empty character class in .dockerignore pattern {pattern!r}")
+    return "(?!/)[" + ("^" if negate else "") + "".join(members) + "]", i + 1
+
+
 def pattern_to_regex(pattern):
-    """A .dockerignore pattern as a regex over '/'-separated relative paths."""
+    """A .dockerignore pattern as a regex over '/'-separated relative paths: Go's filepath.Match (`*`, `?`,
+    `[...]`, `\\` escapes) plus Docker's `**`, which matches any number of directories."""
     out = []
     i = 0
     while i < len(pattern):
@@ -33,7 +51,15 @@ def pattern_to_regex(pattern):
             out.append(".*")
             i += 2
             continue
-        if c == "*":
+        if c == "[":
+            regex, i = _character_class(pattern, i)
+            out.append(regex)
+            continue
+        if c == "\\" and i + 1 < len(pattern):
+            i += 1
+            c = pattern[i]
+            out.append(re.escape(c))
+        elif c == "*":
             out.append("[^/]*")
         elif c == "?":
             out.append("[^/]")
@@ -44,19 +70,22 @@ def pattern_to_regex(pattern):
 
 
 def read_rules(app_dir):
+    """(regex, is an exception) per pattern of app_dir/.dockerignore, in file order."""
     rules = []
     path = os.path.join(app_dir, ".dockerignore")
     if not os.path.isfile(path):
         return rules
     with open(path, encoding="utf-8") as handle:
         for line in handle:
-            line = line.strip()
-            if not line or line.startswith("#"):
+            if line.startswith("#"):    # a comment only with '#' in column 1, as Docker reads them
                 continue
+            line = line.strip()
             negate = line.startswith("!")
             line = line[1:].strip() if negate else line
+            if not line:
+                continue
             line = os.path.normpath(line).lstrip("/")
-            if line in ("", "."):
+            if line == ".":             # Docker ignores the pattern '.'
                 continue
             rules.append((pattern_to_regex(line), negate))
     return rules
@@ -135,7 +164,10 @@ def main():
     if result["exists"]:
         result["dockerfile"] = os.path.isfile(os.path.join(app_dir, dockerfile))
         result["package"] = read_package(app_dir)
-        result.update(digest(app_dir, dockerfile))
+        try:
+            result.update(digest(app_dir, dockerfile))
+        except ValueError as err:   # a pattern Docker would refuse too
+            sys.exit(f"app_inputs: {os.path.join(app_dir, '.dockerignore')}: {err}")
         if "--no-git" not in sys.argv[1:]:
             result["commit"], result["dirty"] = git_commit(app_dir)
     print(json.dumps(result))

@@ -1,0 +1,195 @@
+"""roles/image/files/app_inputs.py: what a Docker build would send (.dockerignore, with the cases of Docker's own
+documentation of the file), the digest the image is tagged with, and the git commit of the app directory."""
+
+import importlib.util
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+SCRIPT = pathlib.Path(__file__).resolve().parents[4] / "roles" / "image" / "files" / "app_inputs.py"
+_spec = importlib.util.spec_from_file_location("app_inputs", SCRIPT)
+app_inputs = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(app_inputs)
+
+
+def make_app(root, files, dockerignore=None):
+    """An app directory with a Dockerfile and files (relative path -> content)."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "Dockerfile").write_text("FROM scratch\n")
+    if dockerignore is not None:
+        (root / ".dockerignore").write_text(dockerignore)
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    return root
+
+
+def sent(root, dockerignore, files):
+    """The paths of `files` a build would send with this .dockerignore (the rules, not a walk of the disk)."""
+    make_app(root, {}, dockerignore)
+    rules = app_inputs.read_rules(str(root))
+    return sorted(rel for rel in files if not app_inputs.excluded(rel, rules))
+
+
+# Docker's example: "# comment", "*/temp*", "*/*/temp*", "temp?".
+DOCS_EXAMPLE = "# comment\n*/temp*\n*/*/temp*\ntemp?\n"
+
+
+@pytest.mark.parametrize("rel, kept", [
+    ("somedir/temporary.txt", False),      # */temp*: names starting with temp in an immediate subdirectory
+    ("somedir/temp", False),
+    ("somedir/subdir/temporary.txt", False),   # */*/temp*: two levels below the root
+    ("tempa", False),                      # temp?: a one-character extension of temp at the root
+    ("tempb", False),
+    ("temporary.txt", True),               # at the root no rule but temp? applies, and it wants one character
+    ("temp", True),
+    ("a/b/c/temp.txt", True),              # three levels down: neither */temp* nor */*/temp*
+    ("# comment", True),                   # the comment line is no pattern
+])
+def test_the_documentation_example(tmp_path, rel, kept):
+    assert sent(tmp_path, DOCS_EXAMPLE, [rel]) == ([rel] if kept else [])
+
+
+def test_double_star_matches_any_number_of_directories(tmp_path):
+    # "**/*.go excludes all files that end with .go found anywhere in the build context", the root included
+    files = ["main.go", "cmd/x/y.go", "README.md", "docs/go.txt"]
+    assert sent(tmp_path, "**/*.go\n", files) == ["README.md", "docs/go.txt"]
+
+
+def test_an_exception_keeps_readme_at_the_root_only(tmp_path):
+    # "*.md" then "!README.md": markdown at the root is excluded except README.md; subdirectories are untouched
+    files = ["README.md", "CHANGES.md", "docs/guide.md", "server.js"]
+    assert sent(tmp_path, "*.md\n!README.md\n", files) == ["README.md", "docs/guide.md", "server.js"]
+
+
+def test_the_last_matching_line_decides(tmp_path):
+    files = ["README.md", "README-secret.md", "README-public.md", "NOTES.md"]
+    # "*.md", "!README*.md", "README-secret.md": every README but README-secret.md
+    assert sent(tmp_path / "a", "*.md\n!README*.md\nREADME-secret.md\n", files) == ["README-public.md", "README.md"]
+    # "*.md", "README-secret.md", "!README*.md": the middle line has no effect, all READMEs are sent
+    assert sent(tmp_path / "b", "*.md\nREADME-secret.md\n!README*.md\n", files) == [
+        "README-public.md", "README-secret.md", "README.md"]
+
+
+def test_star_then_exceptions_names_what_is_sent(tmp_path):
+    # "specify * as the first pattern, followed by one or more ! exception patterns"
+    files = ["server.js", "package.json", "node_modules/x/index.js", "notes.txt"]
+    assert sent(tmp_path, "*\n!server.js\n!package.json\n", files) == ["package.json", "server.js"]
+
+
+def test_a_leading_slash_and_dot_segments_are_cleaned(tmp_path):
+    # "/foo/bar and foo/bar both exclude a file or directory named bar in the foo subdirectory"; "." is ignored
+    files = ["foo/bar", "foo/bar/inside.txt", "bar", "other/foo/bar"]
+    expected = ["bar", "other/foo/bar"]
+    assert sent(tmp_path / "a", "/foo/bar\n", files) == expected
+    assert sent(tmp_path / "b", "foo/./baz/../bar\n.\n", files) == expected
+
+
+def test_excluding_a_directory_excludes_its_contents_unless_an_exception_names_them(tmp_path):
+    files = ["logs/a.log", "logs/keep/b.log", "logs/keep.txt"]
+    assert sent(tmp_path, "logs\n!logs/keep.txt\n", files) == ["logs/keep.txt"]
+
+
+def test_only_a_hash_in_column_one_is_a_comment(tmp_path):
+    # Docker: a line starting with # in column 1 is a comment; " #x" is a pattern (trimmed to "#x")
+    assert sent(tmp_path, "#x\n", ["#x"]) == ["#x"]
+    assert sent(tmp_path / "b", "  #x\n", ["#x"]) == []
+
+
+@pytest.mark.parametrize("pattern, excluded, kept", [
+    ("file[0-9].txt", ["file1.txt"], ["filea.txt", "file10.txt"]),
+    ("file[^0-9].txt", ["filea.txt"], ["file1.txt"]),
+    ("f\\*.txt", ["f*.txt"], ["fx.txt"]),
+    ("dir?x", [], ["dir/x"]),               # ? and [...] never match the separator
+    ("dir[/]x", [], ["dir/x"]),
+])
+def test_go_match_classes_and_escapes(tmp_path, pattern, excluded, kept):
+    assert sent(tmp_path, pattern + "\n", excluded + kept) == sorted(kept)
+
+
+def test_an_unterminated_class_is_refused(tmp_path):
+    app = make_app(tmp_path / "app", {"a": "x"}, "file[0-9.txt\n")
+    proc = subprocess.run([sys.executable, str(SCRIPT), str(app), "Dockerfile", "--no-git"],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "unterminated or empty character class" in proc.stderr
+
+
+def digest_of(app):
+    return app_inputs.digest(str(app), "Dockerfile")
+
+
+def test_the_digest_follows_what_a_build_sends(tmp_path):
+    app = make_app(tmp_path / "app", {"server.js": "v1", "notes.md": "n", "node_modules/x.js": "m"},
+                   "*.md\nnode_modules\n")
+    first = digest_of(app)
+    assert first["files"] == 3                          # Dockerfile, .dockerignore, server.js
+    (app / "notes.md").write_text("edited")
+    (app / "node_modules" / "x.js").write_text("edited")
+    assert digest_of(app) == first                      # excluded files change nothing
+    (app / "server.js").write_text("v2")
+    assert digest_of(app)["sha256"] != first["sha256"]
+
+
+def test_the_dockerfile_and_dockerignore_always_count(tmp_path):
+    app = make_app(tmp_path / "app", {"server.js": "v1"}, "Dockerfile\n.dockerignore\n")
+    first = digest_of(app)
+    assert first["files"] == 3
+    (app / "Dockerfile").write_text("FROM scratch\nUSER 1000\n")
+    assert digest_of(app)["sha256"] != first["sha256"]
+
+
+def test_the_executable_bit_and_the_path_count(tmp_path):
+    app = make_app(tmp_path / "app", {"run.sh": "echo hi"})
+    first = digest_of(app)["sha256"]
+    os.chmod(app / "run.sh", 0o755)
+    executable = digest_of(app)["sha256"]
+    assert executable != first
+    (app / "run.sh").rename(app / "start.sh")
+    assert digest_of(app)["sha256"] not in (first, executable)
+
+
+def run_script(app, *args):
+    proc = subprocess.run([sys.executable, str(SCRIPT), str(app), "Dockerfile", *args],
+                          capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout)
+
+
+def git(cwd, *args):
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.invalid",
+               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.invalid")
+    return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_the_script_reports_the_app_and_its_last_commit(tmp_path):
+    repo = tmp_path / "repo"
+    app = make_app(repo / "app", {"package.json": json.dumps({"name": "hello", "version": "1.2.3"})})
+    (repo / "elsewhere.txt").write_text("x")
+    git(repo, "init", "-q")
+    git(repo, "add", "app")
+    git(repo, "commit", "-q", "-m", "app")
+    app_commit = git(repo, "rev-parse", "--short", "HEAD")
+    git(repo, "add", "elsewhere.txt")
+    git(repo, "commit", "-q", "-m", "not the app")
+
+    result = run_script(app)
+    assert result["exists"] and result["dockerfile"]
+    assert result["package"] == {"name": "hello", "version": "1.2.3"}
+    assert (result["commit"], result["dirty"]) == (app_commit, False)   # the last commit touching app/, not HEAD
+    assert result["sha256"] == digest_of(app)["sha256"]
+
+    (app / "server.js").write_text("new")
+    assert run_script(app)["dirty"] is True
+    assert run_script(app, "--no-git")["commit"] == ""
+
+
+def test_the_script_outside_git_and_without_a_directory(tmp_path):
+    app = make_app(tmp_path / "app", {})
+    assert (run_script(app)["commit"], run_script(app)["dirty"]) == ("", False)
+    missing = run_script(tmp_path / "nope")
+    assert (missing["exists"], missing["dockerfile"], missing["files"]) == (False, False, 0)
