@@ -18,6 +18,7 @@ from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.connection im
     resolve_connection,
 )
 from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.errors import KubeError
+from resolved import default_namespace
 
 CA = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n").decode()
 
@@ -38,10 +39,6 @@ def kubeconfig_dict(namespace=None):
 def build_configuration(params):
     """The kubernetes client's loader on what the options point at."""
     return kubernetes_configuration(params, locate_kubeconfig(params))
-
-
-def default_namespace(params):
-    return resolve_connection(params).namespace
 
 
 def bearer(cfg):

@@ -16,9 +16,9 @@ from kubernetes import config as kube_config
 from kubernetes.client import Configuration
 
 from ansible_collections.kubedev.devloop.plugins.module_utils._k8s import kubeconfig as loader
-from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.client import KubeClient
-from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.connection import Connection, resolve_connection
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.connection import resolve_connection
 from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.errors import KubeError
+from resolved import client_of, connection_settings, default_namespace
 
 CA = b"-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n"
 CERT = b"-----BEGIN CERTIFICATE-----\nCLIENT\n-----END CERTIFICATE-----\n"
@@ -26,18 +26,6 @@ KEY = b"-----BEGIN EC PRIVATE KEY-----\nSECRETKEY\n-----END EC PRIVATE KEY-----\
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy",
                    "NO_PROXY", "no_proxy")
 
-
-
-def connection_settings(params):
-    return resolve_connection(params).settings
-
-
-def default_namespace(params):
-    return resolve_connection(params).namespace
-
-
-def client_of(settings):
-    return KubeClient(Connection(settings))
 
 def b64(data):
     return base64.b64encode(data).decode()

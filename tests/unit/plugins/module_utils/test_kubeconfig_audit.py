@@ -8,24 +8,12 @@ import urllib3
 from kubernetes.client import Configuration
 
 from ansible_collections.kubedev.devloop.plugins.module_utils._k8s import kubeconfig as loader
-from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.client import KubeClient, impersonation_headers
-from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.connection import Connection, resolve_connection
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.client import impersonation_headers
 from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.errors import KubeError
+from resolved import client_of, connection_settings
 
 SERVER = {"server": "https://10.0.0.1:6443", "insecure-skip-tls-verify": True}
 
-
-
-def connection_settings(params):
-    return resolve_connection(params).settings
-
-
-def default_namespace(params):
-    return resolve_connection(params).namespace
-
-
-def client_of(settings):
-    return KubeClient(Connection(settings))
 
 def config(user, cluster=None, context_extra=None, top_extra=None):
     context = dict({"cluster": "c", "user": "u"}, **(context_extra or {}))
