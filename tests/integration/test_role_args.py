@@ -53,7 +53,7 @@ def test_unknown_minikube_driver_is_rejected(tmp_path):
 
 def test_negative_replicas_are_rejected(tmp_path):
     output = run_failing(tmp_path, "deploy", {"deploy_image": "127.0.0.1:5000/hello-k8s:0.0.1", "deploy_replicas": -1})
-    assert "deploy_replicas must be >= 0 (got -1)" in output
+    assert "deploy_replicas=-1: expected a number of pods, 0 or more." in output
 
 
 def test_replicas_that_are_no_number_are_rejected(tmp_path):
@@ -73,7 +73,8 @@ def test_prestop_sleep_as_long_as_the_grace_period_is_rejected(tmp_path):
             "deploy_termination_grace_period_seconds": 30,
         },
     )
-    assert "deploy_prestop_sleep_seconds >= 0 and less than the grace period (got 30 of 30)" in output
+    assert "deploy_prestop_sleep_seconds=30: expected seconds, 0 or more and less than the grace period" in output
+    assert "(deploy_termination_grace_period_seconds=30)" in output
 
 
 @pytest.mark.parametrize(
@@ -82,8 +83,7 @@ def test_prestop_sleep_as_long_as_the_grace_period_is_rejected(tmp_path):
 )
 def test_malformed_image_names_are_rejected(tmp_path, image):
     output = run_failing(tmp_path, "deploy", {"deploy_image": image})
-    assert f"deploy_image '{image}'" in output
-    assert "is not an image reference" in output
+    assert f"deploy_image='{image}' is not an image reference" in output
 
 
 def test_missing_image_is_rejected(tmp_path):
@@ -102,14 +102,14 @@ def test_push_to_auth_registry_without_password_is_rejected(tmp_path):
         "image",
         {"image_registry": "127.0.0.1:5001", "image_registry_username": "kubedev", "image_push": True},
     )
-    assert "pushing to 127.0.0.1:5001 needs a login" in output
+    assert "image_registry=127.0.0.1:5001: pushing there needs a login" in output
     assert "image_registry_password" in output
     assert "given: False" in output
 
 
 def test_auth_registry_flag_without_credentials_is_rejected(tmp_path):
     output = run_failing(tmp_path, "image", {"image_registry": "docker.io/someone", "image_registry_auth": True})
-    assert "pushing to docker.io/someone needs a login" in output
+    assert "image_registry=docker.io/someone: pushing there needs a login" in output
 
 
 def test_password_never_appears_in_the_output(tmp_path):
@@ -131,7 +131,7 @@ def test_push_without_registry_is_rejected(tmp_path):
 
 def test_malformed_registry_is_rejected(tmp_path):
     output = run_failing(tmp_path, "image", {"image_registry": "https://127.0.0.1:5000"})
-    assert "image_registry 'https://127.0.0.1:5000' is not host[:port][/path]" in output
+    assert "image_registry='https://127.0.0.1:5000' is not host[:port][/path]" in output
 
 
 @pytest.mark.integration
