@@ -70,12 +70,28 @@ def assert_nothing_left(minikube_user):
         assert left.strip() == "", f"docker {what[0]} {left} left behind"
 
 
+@pytest.fixture()
+def failed_start(tmp_path, repo_root, minikube_user):
+    """Start with the mirror's variables and these overrides; the start must fail. Returns its output, one line."""
+
+    def run(overrides=None, environment=None):
+        rc, output = start(tmp_path, {**mirror_vars(repo_root), **minikube_user, **(overrides or {})}, environment)
+        assert rc != 0, f"the start succeeded:\n{output[-3000:]}"
+        return output
+
+    return run
+
+
+MINIKUBE_RAN = "TASK [kubedev.devloop.minikube : Start minikube profile"
+NO_DOCKER = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+
+
 @pytest.mark.parametrize(
-    "case, role_vars, environment, expected",
+    "case, overrides, environment, expected",
     [
         # the user's docker client finds no daemon: minikube's own check (no mirror, so minikube runs first)
-        ("dockerd not running", {"minikube_base_image": "", "minikube_cache_seed_dir": ""},
-         {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}, ["PROVIDER_DOCKER_NOT_RUNNING", "Fix:"]),
+        ("dockerd not running", {"minikube_base_image": "", "minikube_cache_seed_dir": ""}, NO_DOCKER,
+         ["PROVIDER_DOCKER_NOT_RUNNING", "Fix:"]),
         ("too little memory", {"minikube_memory": "100"}, {}, ["RSRC_INSUFFICIENT_REQ_MEMORY", "100MiB"]),
         ("too few CPUs", {"minikube_cpus": 1}, {}, ["RSRC_INSUFFICIENT_CORES", "Fix: set minikube_cpus to 2 or more"]),
         ("Kubernetes too old for this minikube", {"minikube_kubernetes_version": "v1.20.0",
@@ -83,11 +99,8 @@ def assert_nothing_left(minikube_user):
          ["K8S_OLD_UNSUPPORTED", "v1.20.0", "Fix: set minikube_kubernetes_version"]),
     ],
 )
-def test_minikube_refuses_and_the_role_says_why(tmp_path, repo_root, minikube_user, case, role_vars, environment,
-                                                expected):
-    all_vars = {**mirror_vars(repo_root), **minikube_user, **role_vars}
-    rc, output = start(tmp_path, all_vars, environment)
-    assert rc != 0, f"{case}: the start succeeded:\n{output[-3000:]}"
+def test_minikube_refuses_and_the_role_says_why(failed_start, minikube_user, case, overrides, environment, expected):
+    output = failed_start(overrides, environment)
     assert f"'minikube start -p {PROFILE} --driver=docker' failed" in output, output[-3000:]
     assert f"as user {USER}" in output
     for text in expected:
@@ -95,40 +108,33 @@ def test_minikube_refuses_and_the_role_says_why(tmp_path, repo_root, minikube_us
     assert_nothing_left(minikube_user)
 
 
-def test_dockerd_not_answering_is_named_before_the_node_image_is_loaded(tmp_path, repo_root, minikube_user):
-    rc, output = start(tmp_path, {**mirror_vars(repo_root), **minikube_user}, {"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
-    assert rc != 0
+def test_dockerd_not_answering_is_named_before_the_node_image_is_loaded(failed_start, minikube_user):
+    output = failed_start(environment=NO_DOCKER)
     assert f"PROVIDER_DOCKER_NOT_RUNNING: the Docker engine does not answer user {USER}" in output, output[-3000:]
     assert "Fix: start Docker" in output
-    assert "minikube start -p" not in output
+    assert MINIKUBE_RAN not in output
     assert_nothing_left(minikube_user)
 
 
-def test_a_missing_node_image_is_named_before_minikube_runs(tmp_path, repo_root, minikube_user):
-    all_vars = {**mirror_vars(repo_root), **minikube_user,
-                "minikube_base_image": "kubedev/no-such-node-image:1", "minikube_base_image_archive": ""}
-    rc, output = start(tmp_path, all_vars)
-    assert rc != 0
+def test_a_missing_node_image_is_named_before_minikube_runs(failed_start, minikube_user):
+    output = failed_start({"minikube_base_image": "kubedev/no-such-node-image:1", "minikube_base_image_archive": ""})
     assert "minikube_base_image: kubedev/no-such-node-image:1 is not in the Docker engine of user" in output
     assert "scripts/minikube-mirror build" in output
-    assert "Start minikube profile" not in output.split("Fail when the node image is nowhere")[-1]
+    assert MINIKUBE_RAN not in output
     assert_nothing_left(minikube_user)
 
 
-def test_a_mirror_without_the_asked_kubernetes_version_is_named(tmp_path, repo_root, minikube_user):
-    all_vars = {**mirror_vars(repo_root), **minikube_user, "minikube_kubernetes_version": "v1.34.4"}
-    rc, output = start(tmp_path, all_vars)
-    assert rc != 0
+def test_a_mirror_without_the_asked_kubernetes_version_is_named(failed_start, minikube_user):
+    output = failed_start({"minikube_kubernetes_version": "v1.34.4"})
     assert "has no kubeadm for minikube_kubernetes_version=v1.34.4" in output, output[-3000:]
+    assert MINIKUBE_RAN not in output
     assert_nothing_left(minikube_user)
 
 
-def test_a_start_that_fails_after_creating_the_node_deletes_the_half_made_profile(tmp_path, repo_root, minikube_user):
+def test_a_start_that_fails_after_creating_the_node_deletes_the_half_made_profile(failed_start, minikube_user):
     # an image that is no minikube node: minikube creates the container, network and volume, then gives up
-    all_vars = {**mirror_vars(repo_root), **minikube_user,
-                "minikube_base_image": "kubedev/node-base:bookworm", "minikube_base_image_archive": ""}
-    rc, output = start(tmp_path, all_vars)
-    assert rc != 0
+    output = failed_start({"minikube_base_image": "kubedev/node-base:bookworm", "minikube_base_image_archive": ""})
+    assert MINIKUBE_RAN in output
     assert "GUEST_PROVISION" in output, output[-3000:]
     assert "The profile this run had begun to create was deleted." in output, output[-3000:]
     assert_nothing_left(minikube_user)
