@@ -27,7 +27,10 @@ def _shared_conftest():
 _shared = _shared_conftest()
 ROOT, run_playbook = _shared.ROOT, _shared.run_playbook
 
-KUBECTL_BUILT = pathlib.Path.home() / ".cache/kubedev/kubernetes-v1.37.2/kubectl"
+# the test environment's kubectl, of the cluster's release (scripts/testenv.d/common.sh: KUBEDEV_CACHE)
+CACHE = pathlib.Path(os.environ.get("KUBEDEV_CACHE")
+                     or pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache") / "kubedev")
+KUBECTL_BUILT = CACHE / "kubernetes-v1.37.2" / "kubectl"
 APP = "127.0.0.1:5000/app"   # kwok "pulls" anything not on a .invalid host
 
 
