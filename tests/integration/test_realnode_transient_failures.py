@@ -17,6 +17,7 @@ imagePullPolicy Always, so every new pod asks the registry.
 import glob
 import os
 import pathlib
+import re
 import signal
 import socket
 import subprocess
@@ -40,6 +41,27 @@ OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 # where scripts/testenv caches what it builds (its CACHE), the pause image archive among them
 CACHE_DIR = os.environ.get("KUBEDEV_CACHE") or os.path.join(
     os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "kubedev")
+
+
+CRICTL_CONFIG = pathlib.Path(os.environ.get("KUBEDEV_TESTENV_STATE", pathlib.Path(__file__).parents[2] / ".testenv")) \
+    / "realnode" / "crictl.yaml"
+
+
+@pytest.fixture(autouse=True)
+def node_forgets_test_images():
+    """Remove the names this module's pods pulled from the real node's containerd afterwards. They all name
+    the node's own pause image, and the kubelet reports at most five names per image in the Node's status:
+    left behind, they would push registry.k8s.io/pause out of it. Names only (ctr images rm): crictl rmi
+    would delete the image itself, the node's pause image with it."""
+    yield
+    if not CRICTL_CONFIG.is_file():
+        return
+    socket_path = re.search(r"runtime-endpoint:\s*unix://(\S+)", CRICTL_CONFIG.read_text()).group(1)
+    ctr = ["ctr", "--address", socket_path, "--namespace", "k8s.io", "images"]
+    names = subprocess.run([*ctr, "ls", "--quiet"], capture_output=True, text=True, check=True).stdout.split()
+    test_names = [name for name in names if "/kubedev-test/" in name]
+    if test_names:
+        subprocess.run([*ctr, "rm", *test_names], capture_output=True, text=True, check=True)
 
 
 def free_port():
