@@ -82,17 +82,18 @@ def scratch_namespace(prefix):
         core.delete_namespace(namespace)
 
 
-def run_task(task, workdir):
+def run_task(task, workdir, interpreter=None, env=None):
     """One-task playbook on localhost through ansible-playbook; exits when the task fails.
 
     Returns (wall seconds, task start, task end, task result); start and end are the
-    ansible.posix.json callback's timestamps as epoch seconds.
+    ansible.posix.json callback's timestamps as epoch seconds. interpreter: what runs the module
+    (default: the project's Python); env: more environment variables.
     """
     play = [{"hosts": "localhost", "connection": "local", "gather_facts": False,
-             "vars": {"ansible_python_interpreter": str(VENV_BIN / "python")}, "tasks": [task]}]
+             "vars": {"ansible_python_interpreter": interpreter or str(VENV_BIN / "python")}, "tasks": [task]}]
     path = pathlib.Path(workdir) / ("play-%s.yml" % uuid.uuid4().hex[:6])
     path.write_text(json.dumps(play))
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1")
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1", **(env or {}))
     started = time.monotonic()
     proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), str(path)], cwd=ROOT, env=env,
                           capture_output=True, text=True)

@@ -104,6 +104,29 @@ def pod_pending_hint(pod):
     return None
 
 
+class PodSummary(object):
+    """What the waiter keeps of a pod: a full pod is kilobytes of JSON, and a 1,000-replica rollout
+    delivers thousands of them. Failures and the pending hint are worked out once, when the pod's event
+    arrives; a pod on its way out (deletionTimestamp) has no failures, as in failures_of."""
+
+    __slots__ = ("uid", "name", "labels", "failures", "troubled", "hint")
+
+    def __init__(self, pod, crashloop_restarts=DEFAULT_CRASHLOOP_RESTARTS):
+        metadata = pod.get("metadata") or {}
+        self.uid = metadata.get("uid") or _pod_name(pod)
+        self.name = _pod_name(pod)
+        self.labels = metadata.get("labels") or {}
+        leaving = metadata.get("deletionTimestamp")
+        self.failures = [] if leaving else pod_failures(pod, crashloop_restarts)
+        # Failing, or on its way there (a crash loop below crashloop_restarts): worth following closely.
+        self.troubled = bool(self.failures) or (not leaving and bool(pod_failures(pod, 0)))
+        self.hint = pod_pending_hint(pod)
+
+    def has_label(self, label):
+        key, value = label
+        return self.labels.get(key) == value
+
+
 def pods_with_label(pods, label):
     """The pods whose labels contain the (key, value) pair, in name order."""
     key, value = label

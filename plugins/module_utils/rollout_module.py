@@ -12,6 +12,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import gc
+
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.client import (
@@ -97,6 +99,9 @@ def run_task(module, problems, task, problems_prefix=""):
     diff = result.pop("diff", None)
     if module._diff and diff is not None:
         result["diff"] = diff
+    # Nothing is freed from here on: spare the interpreter's last collection at exit (some 15 ms of the
+    # time between a rollout's end and the task's return).
+    gc.freeze()
     if result.pop("failed", False):
         module.fail_json(**result)
     module.exit_json(**result)

@@ -11,7 +11,8 @@ __metaclass__ = type
 from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.errors import KubeError
 from ansible_collections.kubedev.devloop.plugins.module_utils.rollout import update_strategy_error
 from ansible_collections.kubedev.devloop.plugins.module_utils.targets import fetch_targets
-from ansible_collections.kubedev.devloop.plugins.module_utils.waiter import COMPLETE, RolloutTarget, RolloutWaiter
+from ansible_collections.kubedev.devloop.plugins.module_utils.rollout_target import COMPLETE, RolloutTarget
+from ansible_collections.kubedev.devloop.plugins.module_utils.waiter import RolloutWaiter
 
 
 def wait_for_rollouts(client, params):

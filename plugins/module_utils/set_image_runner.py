@@ -38,11 +38,8 @@ from ansible_collections.kubedev.devloop.plugins.module_utils.targets import (
     fetch_targets,
     parallel_map,
 )
-from ansible_collections.kubedev.devloop.plugins.module_utils.waiter import (
-    COMPLETE,
-    RolloutTarget,
-    RolloutWaiter,
-)
+from ansible_collections.kubedev.devloop.plugins.module_utils.rollout_target import COMPLETE, RolloutTarget
+from ansible_collections.kubedev.devloop.plugins.module_utils.waiter import RolloutWaiter
 
 MAX_PATCH_ATTEMPTS = 5
 SKIPPED = "skipped"

@@ -3,18 +3,24 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Wait for rollouts with watches: the workloads, their revisions (ReplicaSets, ControllerRevisions)
-and their pods stream into one queue, and each event re-evaluates the targets it concerns.
+and the new revisions' pods stream into one queue, and each event re-evaluates the targets it concerns.
 Nothing sleeps and polls and nothing is fetched on the way, so the outcome is known within one
 event of the rollout finishing, for any number of targets at once.
+
+What one event costs does not grow with the replicas: events are routed through indexes (name, owner,
+revision label), a pod is kept as a PodSummary with its failures worked out on arrival, and a verdict
+looks only at the pods that have a failure.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import itertools
 import queue
 import time
 
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.errors import ApiError, KubeError
 from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.resources import (
     CONTROLLER_REVISIONS,
     PODS,
@@ -24,27 +30,29 @@ from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.resources imp
 from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.watch import WatchStream
 from ansible_collections.kubedev.devloop.plugins.module_utils.pod_failures import (
     DEFAULT_CRASHLOOP_RESTARTS,
-    failures_of,
-    pod_pending_hint,
-    pods_with_label,
+    PodSummary,
+)
+from ansible_collections.kubedev.devloop.plugins.module_utils.pod_watch import (
+    STALL_SECONDS,
+    PodSieve,
+    PodWatch,
+    probe_due,
+    probed,
 )
 from ansible_collections.kubedev.devloop.plugins.module_utils.rollout import (
     daemonset_update_revision,
     deployment_new_replicaset,
     dig,
-    label_selector_string,
-    owned_by,
     replica_counts,
-    selector_matches,
     statefulset_update_revision,
     workload_progress,
 )
-from ansible_collections.kubedev.devloop.plugins.module_utils.timeline import Timeline
-
-COMPLETE = "complete"
-FAILED = "failed"
-TIMED_OUT = "timed_out"
-IN_PROGRESS = "in_progress"  # waiting stopped early because another target failed
+from ansible_collections.kubedev.devloop.plugins.module_utils.rollout_target import (
+    COMPLETE,
+    FAILED,
+    IN_PROGRESS,
+    TIMED_OUT,
+)
 
 # Which objects tell us the revision a kind is rolling out (StatefulSets say it in their status).
 REVISION_RESOURCES = {"Deployment": REPLICASETS, "DaemonSet": CONTROLLER_REVISIONS}
@@ -53,71 +61,19 @@ REVISION_RESOURCES = {"Deployment": REPLICASETS, "DaemonSet": CONTROLLER_REVISIO
 # 20, then 40 s: 90 s see four attempts.
 DEFAULT_TRANSIENT_GRACE = 90
 STUCK_REASON = "StatefulSetRollbackStuck"
+# The labels that carry a pod's revision (rollout.py's pod_label keys).
+REVISION_LABELS = ("pod-template-hash", "controller-revision-hash")
 
 
-class RolloutTarget(object):
-    """One workload to wait for, and everything learned about it while waiting."""
+def _uid(obj):
+    return obj.uid if isinstance(obj, PodSummary) else obj["metadata"]["uid"]
 
-    def __init__(self, kind, obj, stale_conditions=(), restoring=False):
-        self.kind = kind
-        self.restoring = restoring   # a rollback: watch for a StatefulSet the controller will not finish
-        self.obj = obj
-        self.namespace = obj["metadata"]["namespace"]
-        self.name = obj["metadata"]["name"]
-        self.selector_object = dig(obj, "spec", "selector", default={})
-        self.selector = label_selector_string(self.selector_object)
-        self.stale_conditions = frozenset(stale_conditions)
-        self.pods = {}               # uid -> pod selected by the workload
-        self.revisions = {}          # uid -> ReplicaSet / ControllerRevision the workload owns
-        self.revisions_listed = kind not in REVISION_RESOURCES   # StatefulSets need no list
-        self.revision = None         # dict(name, revision, pod_label) of the revision rolling out
-        self.progress_message = "waiting for the first status"
-        self.transient_since = {}    # (pod uid, container) -> when its transient failure was first seen
-        self.transient_note = None   # the transient failure being waited through, for messages
-        self.outcome = None
-        self.timeline = Timeline()
-        self.reconnects = 0
-        self.started = None
-        self.finished = None
 
-    @property
-    def ref(self):
-        return "%s %s/%s" % (self.kind, self.namespace, self.name)
-
-    def selects(self, pod):
-        return selector_matches(self.selector_object, dig(pod, "metadata", "labels", default={}))
-
-    def owns(self, obj):
-        return owned_by(obj, self.obj)
-
-    def finish(self, now, status, reason=None, message=None, pod=None):
-        if self.outcome is None:
-            self.outcome = {"status": status, "reason": reason, "message": message, "pod": pod}
-            self.finished = now
-
-    def result(self):
-        """The wait-related fields of a target's entry in the module result."""
-        outcome = self.outcome or {"status": IN_PROGRESS, "reason": None, "message": None, "pod": None}
-        return {
-            "status": outcome["status"],
-            "reason": outcome["reason"],
-            "message": outcome["message"],
-            "pod": outcome["pod"],
-            "revision": (self.revision or {}).get("revision"),
-            "new_replicaset": (self.revision or {}).get("name"),
-            "duration": round((self.finished or 0) - (self.started or 0), 2) if self.finished else None,
-            "timeline": self.timeline.as_list(),
-            "watch_reconnects": self.reconnects,
-        }
-
-    def outcome_line(self):
-        """'Deployment ns/web rollout failed: ImagePullBackOff: pod ... ' - how both modules report a target
-        whose rollout did not complete."""
-        outcome = self.result()
-        detail = outcome["message"] or outcome["reason"] or outcome["status"]
-        if outcome["reason"] and outcome["reason"] not in detail:
-            detail = "%s: %s" % (outcome["reason"], detail)
-        return "%s rollout %s: %s" % (self.ref, outcome["status"].replace("_", " "), detail)
+def _controller_uid(obj):
+    for ref in dig(obj, "metadata", "ownerReferences", default=[]):
+        if ref.get("controller"):
+            return ref.get("uid")
+    return None
 
 
 class RolloutWaiter(object):
@@ -133,65 +89,117 @@ class RolloutWaiter(object):
         self.stop_on_failure = stop_on_failure
         self.clock = clock
         self._events = queue.Queue()
+        self._serial = itertools.count()
+        self._streams = {}           # key -> WatchStream running now; late events of stopped ones are dropped
+        self._pod_watches = []
+        self._probe_at = {}          # target index -> when its new pods are to be listed next (probe_due)
+        self._pods_wanted_changed = False
+        # Routing indexes: which target an object belongs to, without asking every target.
+        self._position = dict((id(t), i) for i, t in enumerate(self.targets))
+        self._by_name = dict(((t.namespace, t.name), i) for i, t in enumerate(self.targets))
+        self._by_uid = dict((t.uid, i) for i, t in enumerate(self.targets) if t.uid)
+        self._by_label = {}          # revision pod label -> indexes of the targets rolling it out
+        self._holders = {}           # (stream kind, uid) -> indexes of the targets keeping that object
 
     def _sink(self, key, event, payload):
         self._events.put((key, event, payload))
 
-    def _stream(self, resource, namespace, stream_kind, members, alone, **selectors):
-        if alone is None:
-            selectors = {}  # shared by several targets: the whole namespace, routed here
-        return WatchStream(self.client, resource, namespace, (stream_kind, members), self._sink, **selectors)
+    def _start(self, resource, namespace, stream_kind, members, **selectors):
+        key = (stream_kind, members, next(self._serial))
+        stream = WatchStream(self.client, resource, namespace, key, self._sink, **selectors)
+        self._streams[key] = stream
+        stream.start()
+        return stream
 
-    def _streams(self):
+    def _start_streams(self):
         """A target alone in its namespace gets narrow streams (field/label selectors); targets that
-        share a namespace share namespace-wide streams, so 20 targets need 3 connections, not 60."""
-        streams = []
+        share a namespace share namespace-wide workload and revision streams, so 20 targets need a few
+        connections, not 60. Pods are watched from when the new revisions are known (_narrow_pod_watches)."""
         by_namespace = {}
         for index, target in enumerate(self.targets):
             by_namespace.setdefault(target.namespace, []).append(index)
         for namespace, members in sorted(by_namespace.items()):
             alone = self.targets[members[0]] if len(members) == 1 else None
-            kinds = sorted(set(self.targets[i].kind for i in members))
-            for kind in kinds:
+            for kind in sorted(set(self.targets[i].kind for i in members)):
                 of_kind = tuple(i for i in members if self.targets[i].kind == kind)
-                streams.append(self._stream(WORKLOADS[kind], namespace, "workload", of_kind, alone,
-                                            field_selector="metadata.name=%s" % (alone.name if alone else "")))
+                self._start(WORKLOADS[kind], namespace, "workload", of_kind,
+                            field_selector="metadata.name=%s" % alone.name if alone else None)
                 if kind in REVISION_RESOURCES:
-                    streams.append(self._stream(REVISION_RESOURCES[kind], namespace, "revisions", of_kind, alone,
-                                                label_selector=alone.selector if alone else None))
-            streams.append(self._stream(PODS, namespace, "pods", tuple(members), alone,
-                                        label_selector=alone.selector if alone else None))
-        return streams
+                    self._start(REVISION_RESOURCES[kind], namespace, "revisions", of_kind,
+                                label_selector=alone.selector if alone else None)
+            if any(self.targets[i].needs_every_pod for i in members):
+                self._start(PODS, namespace, "pods", tuple(members), label_selector=alone.selector if alone else None)
+            else:
+                self._pod_watches.append(PodWatch(namespace, tuple(members), alone.selector if alone else None))
+                self._probe_at.update((i, float("inf")) for i in members)
+
+    def _narrow_pod_watches(self, now):
+        """(Re)start the pod watches of the revisions whose pods are followed and not selected yet; returns
+        when the next one is due (inf when none)."""
+        self._pods_wanted_changed = False
+        next_due = float("inf")
+        for watch in self._pod_watches:
+            wanted = watch.wanted(self.targets)
+            due = watch.restart_due(wanted, now)
+            if due is None:
+                continue
+            if due > now:
+                next_due = min(next_due, due)
+                continue
+            selector, narrowed = watch.selector(wanted)
+            old = watch.stream
+            watch.stream = self._start(PODS, watch.namespace, "pods", watch.members, label_selector=selector,
+                                       prefilter=PodSieve())
+            watch.labels, watch.everything, watch.started = wanted, not narrowed, now
+            if old is not None:
+                self._stop(old)
+        return next_due
+
+    def _stop(self, stream):
+        self._streams.pop(stream.key, None)
+        stream.stop()
 
     def run(self):
         start = self.clock()
         deadline = start + self.timeout
         for target in self.targets:
             target.started = start
-        streams = self._streams()
-        for stream in streams:
-            stream.start()
+        self._start_streams()
         try:
             for target in self.targets:
                 self._evaluate(target, start)
+            restart_due = self._narrow_pod_watches(start)
             while not self._settled():
                 now = self.clock()
                 if now >= deadline:
                     break
+                if self._next_probe() <= now:
+                    self._probe(now)
+                    continue    # it may have decided
+                if self._pods_wanted_changed or now >= restart_due:
+                    restart_due = self._narrow_pod_watches(now)
+                wake = min(deadline, self._next_grace_end(), restart_due, self._next_probe())
                 try:
-                    key, event, payload = self._events.get(timeout=max(0.0, min(deadline, self._next_grace_end()) - now))
+                    key, event, payload = self._events.get(timeout=max(0.0, wake - now))
                 except queue.Empty:
                     self.recheck(self.clock())   # a grace may have run out with no event
                     continue
-                self.feed(key, event, payload, self.clock())
+                if key in self._streams:
+                    self.feed(key, event, payload, self.clock())
         finally:
-            for stream in streams:
-                stream.stop()
+            for stream in list(self._streams.values()):
+                self._stop(stream)
         self._close_unfinished(deadline)
         return self.targets
 
     def feed(self, key, event, payload, now):
-        """Take one stream event (key = (stream kind, target indexes)) and re-evaluate its targets."""
+        """Take one stream event (key = (stream kind, target indexes, ...)) and re-evaluate its targets."""
+        if key[0] == "pods" and event not in ("DISCONNECTED", "FATAL"):
+            # Kept as summaries: the failures worked out once, here, not per evaluation.
+            if event == "SYNC":
+                payload = [PodSummary(pod, self.crashloop_restarts) for pod in payload]
+            else:
+                payload = PodSummary(payload, self.crashloop_restarts)
         for target, stream_kind, target_event, target_payload in self._route(key, event, payload):
             self._apply(target, stream_kind, target_event, target_payload, now)
             self._evaluate(target, now)
@@ -201,6 +209,33 @@ class RolloutWaiter(object):
         for target in self.targets:
             if target.transient_since:
                 self._evaluate(target, now)
+
+    def _next_probe(self):
+        """When the next stalled rollout's new pods are to be listed (pod_watch.py)."""
+        return min(self._probe_at.values()) if self._probe_at else float("inf")
+
+    def _probe(self, now):
+        """List the new pods of the rollouts that stalled, one request per namespace; a pod in trouble there
+        decides the rollout or has its revision's pods watched from now on."""
+        for watch in self._pod_watches:
+            due = tuple(i for i in watch.members if probe_due(self.targets[i]) <= now)
+            if not due:
+                continue
+            selector, _narrowed = watch.selector(frozenset(self.targets[i].revision["pod_label"] for i in due))
+            try:
+                self.feed(("pods", due), "SYNC", self._list_pods(watch.namespace, selector), now)
+            except ApiError as exc:
+                # As a watch takes it: no permission (or no namespace) will not pass; anything else may.
+                self.feed(("pods", due), "FATAL" if exc.status in (401, 403, 404) else "DISCONNECTED", exc, now)
+            except KubeError as exc:
+                self.feed(("pods", due), "DISCONNECTED", str(exc), now)
+            for i in due:
+                probed(self.targets[i], now)
+                self._pods_wanted_changed = self._pods_wanted_changed or self.targets[i].watch_pods
+                self._probe_at[i] = probe_due(self.targets[i])
+
+    def _list_pods(self, namespace, selector):
+        return self.client.list(PODS, namespace, label_selector=selector).get("items") or []
 
     def _next_grace_end(self):
         ends = [since + self.transient_grace for t in self.targets if t.outcome is None
@@ -212,40 +247,47 @@ class RolloutWaiter(object):
             return True
         return self.stop_on_failure and any(t.outcome and t.outcome["status"] == FAILED for t in self.targets)
 
+    def _owners(self, stream_kind, obj, members):
+        """Indexes among members of the targets obj belongs to: the workload's controller reference for
+        revisions; for pods the revision label, then the workload's selector."""
+        if stream_kind == "revisions":
+            index = self._by_uid.get(_controller_uid(obj))
+            return [index] if index in members else []
+        candidates = set()
+        for key in REVISION_LABELS:
+            if key in obj.labels:
+                candidates.update(self._by_label.get((key, obj.labels[key]), ()))
+        found = [i for i in sorted(candidates) if i in members and self.targets[i].selects(obj.labels)]
+        if found or candidates:
+            return found
+        # Not of a revision known here (a watch that sees every pod, or an event before the revision
+        # is known): ask the targets themselves.
+        return [i for i in members if self.targets[i].selects(obj.labels)]
+
     def _route(self, key, event, payload):
         """Split one stream event into per-target events (a stream may serve several targets)."""
-        stream_kind, members = key
-        targets = [self.targets[i] for i in members]
+        stream_kind, members = key[0], key[1]
         if event in ("DISCONNECTED", "FATAL"):
-            return [(t, stream_kind, event, payload) for t in targets]
+            return [(self.targets[i], stream_kind, event, payload) for i in members]
         if stream_kind == "workload":
             if event == "SYNC":
-                return [(t, stream_kind, event, [o for o in payload if o["metadata"]["name"] == t.name])
-                        for t in targets]
-            return [(t, stream_kind, event, payload) for t in targets if t.name == payload["metadata"]["name"]]
-        if stream_kind == "pods":
-            def belongs(t, obj):
-                return t.selects(obj)
-
-            def holds(t, uid):
-                return uid in t.pods
-        else:
-            def belongs(t, obj):
-                return t.owns(obj)
-
-            def holds(t, uid):
-                return uid in t.revisions
+                return [(self.targets[i], stream_kind, event,
+                         [o for o in payload if o["metadata"]["name"] == self.targets[i].name]) for i in members]
+            index = self._by_name.get((dig(payload, "metadata", "namespace"), dig(payload, "metadata", "name")))
+            return [(self.targets[index], stream_kind, event, payload)] if index in members else []
         if event == "SYNC":
-            return [(t, stream_kind, event, [obj for obj in payload if belongs(t, obj)]) for t in targets]
+            chosen = dict((i, []) for i in members)
+            for obj in payload:
+                for i in self._owners(stream_kind, obj, members):
+                    chosen[i].append(obj)
+            return [(self.targets[i], stream_kind, event, chosen[i]) for i in members]
         # Only targets the object concerns are touched: with many targets, re-evaluating all of
         # them for every pod event would cost more than the wait itself.
-        uid = payload["metadata"]["uid"]
-        routed = []
-        for t in targets:
-            if event != "DELETED" and belongs(t, payload):
-                routed.append((t, stream_kind, event, payload))
-            elif holds(t, uid):  # deleted, or no longer selected/owned (labels or owner changed)
-                routed.append((t, stream_kind, "DELETED", payload))
+        owners = self._owners(stream_kind, payload, members) if event != "DELETED" else []
+        routed = [(self.targets[i], stream_kind, event, payload) for i in owners]
+        for i in sorted(self._holders.get((stream_kind, _uid(payload)), ())):
+            if i in members and i not in owners:  # deleted, or no longer selected/owned (labels or owner changed)
+                routed.append((self.targets[i], stream_kind, "DELETED", payload))
         return routed
 
     def _apply(self, target, stream_kind, event, payload, now):
@@ -261,22 +303,55 @@ class RolloutWaiter(object):
             else:
                 target.obj = payload[0] if event == "SYNC" else payload
         else:
-            known = target.pods if stream_kind == "pods" else target.revisions
             if event == "SYNC" and stream_kind == "revisions":
                 target.revisions_listed = True
             if event == "SYNC":
-                known.clear()
-                known.update((obj["metadata"]["uid"], obj) for obj in payload)
+                for obj in list(self._known(target, stream_kind).values()):
+                    self._forget(target, stream_kind, obj)
+                for obj in payload:
+                    self._keep(target, stream_kind, obj)
             elif event == "DELETED":
-                known.pop(payload["metadata"]["uid"], None)
+                self._forget(target, stream_kind, payload)
             else:
-                known[payload["metadata"]["uid"]] = payload
+                self._keep(target, stream_kind, payload)
+
+    @staticmethod
+    def _known(target, stream_kind):
+        return target.pods if stream_kind == "pods" else target.revisions
+
+    def _keep(self, target, stream_kind, obj):
+        uid = _uid(obj)
+        self._known(target, stream_kind)[uid] = obj
+        self._holders.setdefault((stream_kind, uid), set()).add(self._position[id(target)])
+        if stream_kind == "pods":
+            if obj.failures:
+                target.failing[uid] = obj
+            else:
+                target.failing.pop(uid, None)
+
+    def _forget(self, target, stream_kind, obj):
+        uid = _uid(obj)
+        self._known(target, stream_kind).pop(uid, None)
+        if stream_kind == "pods":
+            target.failing.pop(uid, None)
+        holders = self._holders.get((stream_kind, uid))
+        if holders is not None:
+            holders.discard(self._position[id(target)])
+            if not holders:
+                del self._holders[(stream_kind, uid)]
 
     def _evaluate(self, target, now):
+        self._judge(target, now)
+        index = self._position[id(target)]
+        if index in self._probe_at:
+            self._probe_at[index] = probe_due(target)
+
+    def _judge(self, target, now):
         if target.outcome is not None:
             return
         obj = target.obj
-        target.timeline.record(now - target.started, replica_counts(target.kind, obj))
+        if target.timeline.record(now - target.started, replica_counts(target.kind, obj)) or target.last_progress is None:
+            target.last_progress, target.probe_interval = now, STALL_SECONDS
         self._refresh_revision(target)
         progress = workload_progress(target.kind, obj, target.stale_conditions)
         target.progress_message = progress["message"]
@@ -287,8 +362,9 @@ class RolloutWaiter(object):
             if target.revisions_listed:
                 target.finish(now, COMPLETE, message=progress["message"])
         elif target.revision:
-            new_pods = pods_with_label(target.pods.values(), target.revision["pod_label"])
-            failure = self._decisive_failure(target, failures_of(new_pods, self.crashloop_restarts), now)
+            label = target.revision["pod_label"]
+            failing = sorted((pod for pod in target.failing.values() if pod.has_label(label)), key=lambda pod: pod.name)
+            failure = self._decisive_failure(target, [f for pod in failing for f in pod.failures], now)
             if failure:
                 target.finish(now, FAILED, failure["reason"], failure["message"], failure["pod"])
             elif target.restoring and target.kind == "StatefulSet":
@@ -325,8 +401,9 @@ class RolloutWaiter(object):
         if dig(target.obj, "spec", "podManagementPolicy", default="OrderedReady") != "OrderedReady":
             return
         _key, value = target.revision["pod_label"]
-        stuck = [p for p in target.pods.values() if dig(p, "metadata", "labels", "controller-revision-hash") != value]
-        failures = [f for f in failures_of(stuck, self.crashloop_restarts) if not f["transient"]]
+        stuck = sorted((pod for pod in target.failing.values() if pod.labels.get("controller-revision-hash") != value),
+                       key=lambda pod: pod.name)
+        failures = [f for pod in stuck for f in pod.failures if not f["transient"]]
         if not failures:
             return
         failure = failures[0]
@@ -337,8 +414,7 @@ class RolloutWaiter(object):
             "recreates it from the restored template" % (
                 target.ref, failure["message"], target.namespace, failure["pod"])), failure["pod"])
 
-    @staticmethod
-    def _refresh_revision(target):
+    def _refresh_revision(self, target):
         """Which revision is rolling out: its pods are the ones whose failures count."""
         if target.kind == "StatefulSet":
             found = statefulset_update_revision(target.obj)
@@ -348,6 +424,13 @@ class RolloutWaiter(object):
             found = daemonset_update_revision(target.obj, target.revisions.values())
         # Unknown until the controller has observed the generation and made the revision; until
         # then no pod counts as "new", so pods of an earlier revision can never fail this one.
+        if found != target.revision:
+            index = self._position[id(target)]
+            if target.revision:
+                self._by_label.get(target.revision["pod_label"], set()).discard(index)
+            if found:
+                self._by_label.setdefault(found["pod_label"], set()).add(index)
+            self._pods_wanted_changed = True
         target.revision = found
 
     def _close_unfinished(self, deadline):
@@ -356,20 +439,30 @@ class RolloutWaiter(object):
             if target.outcome is not None:
                 continue
             if now >= deadline:
-                hint = "; " + target.transient_note if target.transient_note else self._hint(target)
+                hint = "; " + target.transient_note if target.transient_note else self._hint(target, self._current_pods(target))
                 target.finish(now, TIMED_OUT, "Timeout", "rollout not complete after %gs: %s%s" % (
                     self.timeout, target.progress_message, hint))
             else:
                 target.finish(now, IN_PROGRESS, None,
                               "stopped waiting because another target failed; last state: %s" % target.progress_message)
 
+    def _current_pods(self, target):
+        """The new revision's pods as they are now, for a timeout's hint: the watch decoded only the failing
+        ones (PodSieve). Without a client (or a known revision) those the waiter kept."""
+        if self.client is None or not target.revision:
+            return list(target.pods.values())
+        selector = ",".join(part for part in (target.selector, "%s=%s" % target.revision["pod_label"]) if part)
+        try:
+            listing = self.client.list(PODS, target.namespace, label_selector=selector)
+        except KubeError:
+            return list(target.pods.values())
+        return [PodSummary(pod, self.crashloop_restarts) for pod in listing.get("items") or []]
+
     @staticmethod
-    def _hint(target):
-        pods = target.pods.values()
+    def _hint(target, pods):
         if target.revision:
-            pods = pods_with_label(pods, target.revision["pod_label"])
-        for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
-            hint = pod_pending_hint(pod)
-            if hint:
-                return "; " + hint
+            pods = [pod for pod in pods if pod.has_label(target.revision["pod_label"])]
+        for pod in sorted(pods, key=lambda pod: pod.name):
+            if pod.hint:
+                return "; " + pod.hint
         return ""

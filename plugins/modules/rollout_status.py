@@ -42,6 +42,9 @@ notes:
     C(controllerrevisions), C(list), C(watch) on C(pods) - the read part of C(docs/rbac/set_image-role.yml)
     in this collection."
   - Waiting survives API server restarts and expired watches; O(wait_timeout) bounds the whole wait.
+  - The wait watches the workloads, their ReplicaSets or ControllerRevisions, and only the pods of the revision
+    rolling out (by their C(pod-template-hash) or C(controller-revision-hash) label), so its requests, traffic and
+    memory do not grow with the old revision's pods or with other pods in the namespace.
 seealso:
   - module: kubedev.devloop.set_image
   - name: kubectl rollout status

@@ -96,6 +96,9 @@ notes:
     C(pods). A missing permission fails the task with the verb, resource and namespace that are missing."
   - Waiting survives API server restarts and expired watches - it reconnects with backoff and lists again when
     needed. O(wait_timeout) bounds the whole wait.
+  - The wait watches the workloads, their ReplicaSets or ControllerRevisions, and only the pods of the revision
+    rolling out (by their C(pod-template-hash) or C(controller-revision-hash) label), so its requests, traffic and
+    memory do not grow with the old revision's pods or with other pods in the namespace.
   - Completion follows C(kubectl rollout status). Deployment - the controller observed the new generation, all
     C(spec.replicas) are updated, no old replicas are left, all updated replicas are available. StatefulSet - all
     replicas ready and C(replicas - partition) updated. DaemonSet - all scheduled pods updated and available.

@@ -177,9 +177,12 @@ cluster_start_kwok() {
   wait_for "kwok /healthz" 60 kwok curl -fsS --max-time 2 "http://127.0.0.1:$KWOK_PORT/healthz"
 }
 
+# cluster_nodes_ready [N] : exactly N (default 2) kwok nodes, all Ready
 cluster_nodes_ready() {
-  [[ $(cluster_kubectl get nodes -l type=kwok \
-    -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c '^True$') == 2 ]]
+  local ready
+  ready=$(cluster_kubectl get nodes -l type=kwok \
+    -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}')
+  [[ $(grep -c '^True$' <<<"$ready") == "${1:-2}" && $(grep -c . <<<"$ready") == "${1:-2}" ]]
 }
 
 cluster_default_service_account() { cluster_kubectl -n default get serviceaccount default; }
@@ -189,4 +192,51 @@ cluster_add_nodes() {
   wait_for "kwok nodes Ready" 60 kwok cluster_nodes_ready
   # Pods are refused until their namespace's "default" ServiceAccount exists; wait for the first one.
   wait_for "the default ServiceAccount" 60 kube-controller-manager cluster_default_service_account
+}
+
+# The scale benchmark and tests need room for thousands of pods (110 per node). The nodes past the two of
+# kwok-nodes.yaml are made like them, labelled kubedev.io/extra-kwok-node, and removed again by asking
+# for fewer: scripts/testenv kwok-nodes N (or up --kwok-nodes N). A fresh cluster always has two.
+EXTRA_NODE_LABEL=kubedev.io/extra-kwok-node
+MAX_KWOK_NODES=250   # one /24 pod CIDR and one node address each
+
+cluster_extra_node() {
+  local i=$1
+  cat <<YAML
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-$i
+  labels:
+    type: kwok
+    $EXTRA_NODE_LABEL: "true"
+    kubernetes.io/os: linux
+    kubernetes.io/arch: amd64
+    kubernetes.io/hostname: kwok-node-$i
+    node.kubernetes.io/instance-type: kwok
+    topology.kubernetes.io/zone: kubedev-$( ((i % 2)) && echo b || echo a)
+  annotations:
+    kubedev.io/node-ip: 10.89.1.$i
+    node.alpha.kubernetes.io/ttl: "0"
+spec:
+  podCIDR: 10.244.$i.0/24
+  podCIDRs: [10.244.$i.0/24]
+YAML
+}
+
+cluster_kwok_nodes() {
+  local want=$1 i name
+  [[ $want =~ ^[0-9]+$ ]] && ((want >= 2 && want <= MAX_KWOK_NODES)) ||
+    die "kwok-nodes: expected a number of kwok nodes from 2 to $MAX_KWOK_NODES, got '$want'"
+  cluster_running || die "kwok-nodes: the cluster does not run (scripts/testenv up)"
+  for name in $(cluster_kubectl get nodes -l "$EXTRA_NODE_LABEL=true" -o name); do
+    i=${name##*-}
+    ((i < want)) || cluster_kubectl delete "$name" --wait=false >/dev/null
+  done
+  if ((want > 2)); then
+    for ((i = 2; i < want; i++)); do cluster_extra_node "$i"; done | cluster_kubectl apply -f - >/dev/null
+  fi
+  wait_for "$want kwok nodes Ready" 120 kwok cluster_nodes_ready "$want"
+  say "cluster: $want kwok nodes"
 }

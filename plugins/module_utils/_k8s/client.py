@@ -178,10 +178,12 @@ class KubeClient(object):
         """One request; returns the decoded JSON body or raises ApiError / ApiUnreachable."""
         action.host = self.host
         data = json.dumps(body).encode("utf-8") if body is not None else None
+        headers = self._headers(content_type or ("application/json" if data else None))
+        # The API server compresses large responses (a list of 50 Deployments) when asked, as kubectl does.
+        headers["Accept-Encoding"] = "gzip"
         try:
             resp = self.pool.request(
-                method, self._url(path, query), body=data,
-                headers=self._headers(content_type or ("application/json" if data else None)),
+                method, self._url(path, query), body=data, headers=headers,
                 timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
                 retries=urllib3.Retry(total=3, connect=3, read=1, redirect=0, status=0,
                                       backoff_factor=0.2, raise_on_status=False),

@@ -5,7 +5,8 @@ import copy
 import json
 import pathlib
 
-from ansible_collections.kubedev.devloop.plugins.module_utils.waiter import RolloutTarget, RolloutWaiter
+from ansible_collections.kubedev.devloop.plugins.module_utils.rollout_target import RolloutTarget
+from ansible_collections.kubedev.devloop.plugins.module_utils.waiter import RolloutWaiter
 
 REPLAY = pathlib.Path(__file__).resolve().parent / "fixtures" / "replay" / "deployment_image_pull.jsonl"
 REFUSED = ('failed to pull image "127.0.0.1:5002/app:3": failed to do request: Head '

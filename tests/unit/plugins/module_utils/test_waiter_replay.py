@@ -11,7 +11,8 @@ import pathlib
 
 import pytest
 
-from ansible_collections.kubedev.devloop.plugins.module_utils.waiter import RolloutTarget, RolloutWaiter
+from ansible_collections.kubedev.devloop.plugins.module_utils.rollout_target import RolloutTarget
+from ansible_collections.kubedev.devloop.plugins.module_utils.waiter import RolloutWaiter
 
 REPLAY = pathlib.Path(__file__).resolve().parent / "fixtures" / "replay"
 
