@@ -107,7 +107,7 @@ def pod_pending_hint(pod):
 class PodSummary(object):
     """What the waiter keeps of a pod: a full pod is kilobytes of JSON, and a 1,000-replica rollout
     delivers thousands of them. Failures and the pending hint are worked out once, when the pod's event
-    arrives; a pod on its way out (deletionTimestamp) has no failures, as in failures_of."""
+    arrives; a pod on its way out (deletionTimestamp) has no failures: it no longer decides the rollout."""
 
     __slots__ = ("uid", "name", "labels", "failures", "troubled", "hint")
 
@@ -125,27 +125,3 @@ class PodSummary(object):
     def has_label(self, label):
         key, value = label
         return self.labels.get(key) == value
-
-
-def pods_with_label(pods, label):
-    """The pods whose labels contain the (key, value) pair, in name order."""
-    key, value = label
-    chosen = [p for p in pods if ((p.get("metadata") or {}).get("labels") or {}).get(key) == value]
-    return sorted(chosen, key=_pod_name)
-
-
-def failures_of(pods, crashloop_restarts=DEFAULT_CRASHLOOP_RESTARTS):
-    """Every failing container of the pods (pod name order), pods being deleted left out."""
-    found = []
-    for pod in sorted(pods, key=_pod_name):
-        if (pod.get("metadata") or {}).get("deletionTimestamp"):
-            continue  # a pod on its way out no longer decides the rollout
-        found.extend(pod_failures(pod, crashloop_restarts))
-    return found
-
-
-def first_pod_failure(pods, crashloop_restarts=DEFAULT_CRASHLOOP_RESTARTS):
-    """The first failure that cannot heal by itself, else the first transient one, else None."""
-    found = failures_of(pods, crashloop_restarts)
-    permanent = [failure for failure in found if not failure["transient"]]
-    return (permanent or found or [None])[0]

@@ -453,10 +453,10 @@ class RolloutWaiter(object):
             return list(target.pods.values())
         selector = ",".join(part for part in (target.selector, "%s=%s" % target.revision["pod_label"]) if part)
         try:
-            listing = self.client.list(PODS, target.namespace, label_selector=selector)
+            pods = self._list_pods(target.namespace, selector)
         except KubeError:
             return list(target.pods.values())
-        return [PodSummary(pod, self.crashloop_restarts) for pod in listing.get("items") or []]
+        return [PodSummary(pod, self.crashloop_restarts) for pod in pods]
 
     @staticmethod
     def _hint(target, pods):

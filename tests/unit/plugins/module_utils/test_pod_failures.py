@@ -3,10 +3,9 @@
 import pytest
 
 from ansible_collections.kubedev.devloop.plugins.module_utils.pod_failures import (
-    first_pod_failure,
+    PodSummary,
     pod_failure,
     pod_pending_hint,
-    pods_with_label,
 )
 
 
@@ -77,16 +76,16 @@ def test_pending_hint_explains_unschedulable_pods(recorded):
 
 
 def test_only_pods_of_the_new_revision_are_considered(recorded):
-    old_ready = recorded("pods", "running_ready")               # pod-template-hash 76459ccf58
-    new_failing = recorded("pods", "image_pull_backoff")        # pod-template-hash 5c7b4f57d6
+    old_ready = PodSummary(recorded("pods", "running_ready"))             # pod-template-hash 76459ccf58
+    new_failing = PodSummary(recorded("pods", "image_pull_backoff"))      # pod-template-hash 5c7b4f57d6
     pods = [old_ready, new_failing]
-    assert [p["metadata"]["name"] for p in pods_with_label(pods, ("pod-template-hash", "5c7b4f57d6"))] == [
-        "web-5c7b4f57d6-dbblz"]
-    assert pods_with_label(pods, ("pod-template-hash", "nothing")) == []
+    assert [p.name for p in pods if p.has_label(("pod-template-hash", "5c7b4f57d6"))] == ["web-5c7b4f57d6-dbblz"]
+    assert [p for p in pods if p.has_label(("pod-template-hash", "nothing"))] == []
 
 
 def test_first_failure_skips_pods_being_deleted(recorded):
     failing = recorded("pods", "image_pull_backoff")
-    assert first_pod_failure([failing])["reason"] == "ImagePullBackOff"
+    assert [f["reason"] for f in PodSummary(failing).failures] == ["ImagePullBackOff"]
     failing["metadata"]["deletionTimestamp"] = "2026-11-25T20:11:30Z"
-    assert first_pod_failure([failing, recorded("pods", "running_ready")]) is None
+    assert PodSummary(failing).failures == []
+    assert PodSummary(recorded("pods", "running_ready")).failures == []
