@@ -56,3 +56,25 @@ def test_drift_is_noticed(tmp_path):
         "main: deploy_undocumented is in defaults/main.yml but not in the argument spec",
         "main: deploy_wait_timeout defaults to '<not set>', the argument spec says 300",
     ]
+
+
+def variables_drift(role_dir):
+    """Names in the argument spec but not in vars/main.yml's <role>__variables (which words messages), or the reverse."""
+    listed = set(load(role_dir / "vars" / "main.yml")[f"{role_dir.name}__variables"])
+    options = set(load(role_dir / "meta" / "argument_specs.yml")["argument_specs"]["main"].get("options") or {})
+    return sorted(f"{name} only in the argument spec" for name in options - listed) + sorted(
+        f"{name} only in {role_dir.name}__variables" for name in listed - options)
+
+
+@pytest.mark.parametrize("role_dir", ROLES, ids=[role.name for role in ROLES])
+def test_message_names_cover_every_variable(role_dir):
+    assert variables_drift(role_dir) == []
+
+
+def test_variables_drift_is_noticed(tmp_path):
+    role = tmp_path / "image"
+    shutil.copytree(ROOT / "roles" / "image", role)
+    role_vars = load(role / "vars" / "main.yml")
+    role_vars["image__variables"] = [name for name in role_vars["image__variables"] if name != "image_push"] + ["image_gone"]
+    (role / "vars" / "main.yml").write_text(yaml.safe_dump(role_vars))
+    assert variables_drift(role) == ["image_push only in the argument spec", "image_gone only in image__variables"]
