@@ -2,7 +2,8 @@
 # Copyright (c) kubedev.devloop contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The AnsibleModule plumbing set_image and rollout_status share, so both modules stay thin.
+"""The AnsibleModule plumbing the collection's modules share (set_image, rollout_status, access_review), so they
+stay thin.
 
 Options (targets, wait, connection), the kubernetes client check, input problems reported before
 connecting, the client of the connection resolved once, API server warnings, and the result: exit or fail.
@@ -41,13 +42,16 @@ def rollout_module(extra_argument_spec=None):
     argument_spec = dict(extra_argument_spec or {})
     argument_spec.update(TARGET_ARG_SPEC)
     argument_spec.update(WAIT_ARG_SPEC)
+    return kube_module(argument_spec, mutually_exclusive=TARGET_MUTUALLY_EXCLUSIVE,
+                       required_one_of=TARGET_REQUIRED_ONE_OF)
+
+
+def kube_module(argument_spec, **module_args):
+    """An AnsibleModule with the module's own options plus the connection ones, secrets masked as
+    _mask_only_secrets says. Fails right away when the kubernetes Python client is missing."""
+    argument_spec = dict(argument_spec)
     argument_spec.update(AUTH_ARG_SPEC)
-    module = AnsibleModule(
-        argument_spec=argument_spec,
-        mutually_exclusive=TARGET_MUTUALLY_EXCLUSIVE,
-        required_one_of=TARGET_REQUIRED_ONE_OF,
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True, **module_args)
     _mask_only_secrets(module)
     if not HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)

@@ -48,3 +48,6 @@ PODS = Resource("", "v1", "pods")
 
 # The workload kinds the modules roll out.
 WORKLOADS = {"Deployment": DEPLOYMENTS, "StatefulSet": STATEFULSETS, "DaemonSet": DAEMONSETS}
+
+# Cluster-scoped: the API answers a SelfSubjectAccessReview about the identity that posts it.
+SELF_SUBJECT_ACCESS_REVIEWS_PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
