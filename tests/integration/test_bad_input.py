@@ -151,7 +151,8 @@ def set_image_rules_without(verb):
 
 
 def wrong_type_rows():
-    """A wrong type for every list and dict variable of every role, read from the argument specs."""
+    """A wrong type for every list and dict variable of every role, read from the argument specs; every third
+    row runs release.yml, the others site.yml."""
     rows = []
     for role in ("tools", "minikube", "image", "deploy"):
         options = yaml.safe_load((ROOT / "roles" / role / "meta" / "argument_specs.yml").read_text())
@@ -162,8 +163,9 @@ def wrong_type_rows():
                 wrong, expected, got = ["not", "a", "dict"], "expected a dict", "got a list"
             else:
                 continue
+            # release.yml checks only the roles it runs (kubedev__check_roles): never the tools role.
             rows.append(Bad(
-                f"wrong-type-{name}", "release" if len(rows) % 3 == 2 else "site",
+                f"wrong-type-{name}", "release" if len(rows) % 3 == 2 and role != "tools" else "site",
                 lambda ctx, name=name, wrong=wrong: {name: wrong},
                 lambda ctx, name=name, wrong=wrong, expected=expected, got=got: [
                     f"{name}={json.dumps(wrong)}: {expected}", got]))
