@@ -87,6 +87,43 @@ def test_changed_app_rolls_out_under_a_new_tag(repo_root, play_vars, deployed, a
     assert "already runs" in again.stdout
 
 
+def manifest_digest(registry, name, tag):
+    """The digest the registry serves for name:tag (what a node pulling it gets)."""
+    request = urllib.request.Request(f"http://{registry}/v2/{name}/manifests/{tag}", method="HEAD", headers={
+        "Accept": "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.headers["Docker-Content-Digest"]
+
+
+def task_states(output, task):
+    """'changed'/'ok'/... of each result line after TASK [<task>]."""
+    section = output.split(f"TASK [{task}]", 1)[1].split("TASK [", 1)[0]
+    return re.findall(r"^(ok|changed|skipping|failed): ", section, re.MULTILINE)
+
+
+def test_reverted_edit_moves_the_version_tag_back(repo_root, play_vars, deployed, namespace, registry, app_dir):
+    """An edit, then its revert: the revert reuses the first build (its content tag exists, nothing is built) and
+    moves the version tag back onto it, in the registry too; that move is a change even though no layer went up."""
+    first = web_image(deployed).rsplit(":", 1)[1]
+    assert manifest_digest(registry, "hello-k8s", "0.0.1") == manifest_digest(registry, "hello-k8s", first)
+    server = app_dir / "server.js"
+    original = server.read_text()
+    server.write_text(original + f"// release test {uuid.uuid4().hex}\n")
+    run_playbook(repo_root / "playbooks" / "release.yml", extra_vars=play_vars)
+    assert manifest_digest(registry, "hello-k8s", "0.0.1") != manifest_digest(registry, "hello-k8s", first)
+
+    server.write_text(original)
+    proc = run_playbook(repo_root / "playbooks" / "release.yml", extra_vars=play_vars)
+    assert task_states(proc.stdout, "kubedev.devloop.image : Build the image unless these inputs were built before, "
+                                    "and push it") == ["ok"], proc.stdout[-4000:]
+    assert task_states(proc.stdout, "kubedev.devloop.image : Tag it with the app version and the commit, "
+                                    "and push those tags") == ["changed"], proc.stdout[-4000:]
+    assert manifest_digest(registry, "hello-k8s", "0.0.1") == manifest_digest(registry, "hello-k8s", first)
+
+    again = run_playbook(repo_root / "playbooks" / "release.yml", extra_vars=play_vars)
+    assert changed_count(again.stdout) == 0, again.stdout
+
+
 def assert_rolled_back(proc, deployed, apps_v1, namespace, reasons):
     output = " ".join((proc.stdout + proc.stderr).split())
     assert proc.returncode != 0, output
