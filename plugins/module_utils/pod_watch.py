@@ -11,7 +11,8 @@ than kubectl spends on the whole rollout. So:
 
 - When a rollout's counts have not changed for STALL_SECONDS, the waiter lists its new revision's pods
   once (a probe; the list comes gzip-compressed). Further probes follow while the stall lasts, each
-  interval twice the last, up to MAX_PROBE_INTERVAL; progress starts the intervals afresh.
+  interval twice the last, up to MAX_PROBE_INTERVAL; progress starts the intervals afresh. A probe also
+  takes the rollouts of its namespace whose probe is due within PROBE_JOIN_WINDOW.
 - A pod in trouble there (failing, or crash-looping below crashloop_restarts) decides the rollout at once
   or is followed: from then on the revision's pods are watched, to time a transient failure's grace or
   count restarts.
@@ -38,6 +39,9 @@ RESTART_GAP = 0.5
 # scheduled; a failing one stops at once. A probe is cheap, so the first comes early.
 STALL_SECONDS = 2.0
 MAX_PROBE_INTERVAL = 8.0
+# A probe of a namespace also lists the pods of the rollouts whose own probe would follow within this: 50
+# Deployments stalling one after another (the controller syncs a few at a time) share lists.
+PROBE_JOIN_WINDOW = STALL_SECONDS / 2
 # Past this many revisions the selector would get long; the namespace's (or the workload's) pods then.
 MAX_SELECTED_REVISIONS = 100
 

@@ -36,6 +36,7 @@ from ansible_collections.kubedev.devloop.plugins.module_utils.pod_watch import (
     STALL_SECONDS,
     PodSieve,
     PodWatch,
+    PROBE_JOIN_WINDOW,
     probe_due,
     probed,
 )
@@ -218,9 +219,10 @@ class RolloutWaiter(object):
         """List the new pods of the rollouts that stalled, one request per namespace; a pod in trouble there
         decides the rollout or has its revision's pods watched from now on."""
         for watch in self._pod_watches:
-            due = tuple(i for i in watch.members if probe_due(self.targets[i]) <= now)
-            if not due:
+            if not any(probe_due(self.targets[i]) <= now for i in watch.members):
                 continue
+            # Stalls that began a little later join this list: one request, not one per stall as it begins.
+            due = tuple(i for i in watch.members if probe_due(self.targets[i]) <= now + PROBE_JOIN_WINDOW)
             selector, _narrowed = watch.selector(frozenset(self.targets[i].revision["pod_label"] for i in due))
             try:
                 self.feed(("pods", due), "SYNC", self._list_pods(watch.namespace, selector), now)

@@ -3,7 +3,7 @@ they concern, pods are kept as summaries, and pods are asked for only when a rol
 of its new revision, and watched only when one is in trouble."""
 
 from ansible_collections.kubedev.devloop.plugins.module_utils.pod_failures import PodSummary
-from ansible_collections.kubedev.devloop.plugins.module_utils.pod_watch import STALL_SECONDS, probe_due
+from ansible_collections.kubedev.devloop.plugins.module_utils.pod_watch import PROBE_JOIN_WINDOW, STALL_SECONDS, probe_due
 from ansible_collections.kubedev.devloop.plugins.module_utils.rollout_target import RolloutTarget
 from ansible_collections.kubedev.devloop.plugins.module_utils.waiter import RolloutWaiter
 
@@ -134,6 +134,23 @@ def test_stalled_rollouts_have_their_new_pods_listed_and_followed_when_in_troubl
     assert waiter.opened[-1].key[0] == "pods"
     assert waiter.opened[-1].selectors == {"label_selector": "pod-template-hash in (new09)"}
     assert waiter._narrow_pod_watches(3.1) == float("inf")
+
+
+def test_stalls_beginning_close_together_share_one_list():
+    """svc-00 stalls a little after the others and joins their list; svc-01, further off, is listed on its own."""
+    waiter, targets = fleet()
+    members = tuple(range(COUNT))
+    waiter._start_streams()
+    for i in range(COUNT):
+        waiter.feed(("revisions", members), "ADDED", replicaset(i, "2", new_hash(i)), 1.0)
+    waiter.feed(("workload", members), "MODIFIED", deployment(0, updated=2), 1.0 + PROBE_JOIN_WINDOW / 2)
+    waiter.feed(("workload", members), "MODIFIED", deployment(1, updated=2), 1.0 + 1.5 * PROBE_JOIN_WINDOW)
+    waiter.listed_pods = []
+    waiter._probe(1.0 + STALL_SECONDS)
+    assert waiter.listed == [("ns", "pod-template-hash in (%s)" % ",".join(new_hash(i) for i in range(COUNT) if i != 1))]
+    assert waiter._next_probe() == probe_due(targets[1]) == 1.0 + 1.5 * PROBE_JOIN_WINDOW + STALL_SECONDS
+    waiter._probe(waiter._next_probe())
+    assert waiter.listed[1:] == [("ns", "pod-template-hash in (%s)" % new_hash(1))]
 
 
 def test_a_target_alone_watches_its_own_new_pods():
