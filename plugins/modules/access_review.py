@@ -22,7 +22,8 @@ description:
   - Never fails because a permission is missing; it fails only when the question cannot be asked (a cluster that
     does not answer, a kubeconfig that cannot be used, an identity the API server does not accept).
   - One module run for all the questions, with the collection's own small API client; M(kubernetes.core.k8s) with a
-    list of C(SelfSubjectAccessReview) definitions gives the same answers in about three times the time.
+    list of C(SelfSubjectAccessReview) definitions gives the same answers, after importing the kubernetes client
+    and discovering the API, which takes longer.
 extends_documentation_fragment:
   - kubedev.devloop.connection
 options:
