@@ -219,10 +219,11 @@ class RolloutWaiter(object):
         """List the new pods of the rollouts that stalled, one request per namespace; a pod in trouble there
         decides the rollout or has its revision's pods watched from now on."""
         for watch in self._pod_watches:
-            if not any(probe_due(self.targets[i]) <= now for i in watch.members):
+            when = dict((i, probe_due(self.targets[i])) for i in watch.members)
+            if not any(at <= now for at in when.values()):
                 continue
             # Stalls that began a little later join this list: one request, not one per stall as it begins.
-            due = tuple(i for i in watch.members if probe_due(self.targets[i]) <= now + PROBE_JOIN_WINDOW)
+            due = tuple(i for i in watch.members if when[i] <= now + PROBE_JOIN_WINDOW)
             selector, _narrowed = watch.selector(frozenset(self.targets[i].revision["pod_label"] for i in due))
             try:
                 self.feed(("pods", due), "SYNC", self._list_pods(watch.namespace, selector), now)
