@@ -39,6 +39,7 @@ from ansible_collections.kubedev.devloop.plugins.module_utils.pod_watch import (
     PROBE_JOIN_WINDOW,
     probe_due,
     probed,
+    worth_listing,
 )
 from ansible_collections.kubedev.devloop.plugins.module_utils.rollout import (
     daemonset_update_revision,
@@ -226,7 +227,7 @@ class RolloutWaiter(object):
             due = tuple(i for i in watch.members if when[i] <= now + PROBE_JOIN_WINDOW)
             selector, _narrowed = watch.selector(frozenset(self.targets[i].revision["pod_label"] for i in due))
             try:
-                self.feed(("pods", due), "SYNC", self._list_pods(watch.namespace, selector), now)
+                self.feed(("pods", due), "SYNC", self._probe_pods(watch.namespace, selector), now)
             except ApiError as exc:
                 # As a watch takes it: no permission (or no namespace) will not pass; anything else may.
                 self.feed(("pods", due), "FATAL" if exc.status in (401, 403, 404) else "DISCONNECTED", exc, now)
@@ -236,6 +237,20 @@ class RolloutWaiter(object):
                 probed(self.targets[i], now)
                 self._pods_wanted_changed = self._pods_wanted_changed or self.targets[i].watch_pods
                 self._probe_at[i] = probe_due(self.targets[i])
+
+    def _probe_pods(self, namespace, selector):
+        """The selected pods worth a closer look: none when the printed Table shows only healthy ones
+        (pod_watch.worth_listing), else all of them in full. The full list answers "which pods exist" as
+        well; an empty answer only says no pod is failing, which is all a probe asks."""
+        table = self._pod_table(namespace, selector)
+        if not worth_listing(table):
+            return []
+        if table.get("kind") == "PodList":     # a server that does not print: it sent the pods in full
+            return table.get("items") or []
+        return self._list_pods(namespace, selector)
+
+    def _pod_table(self, namespace, selector):
+        return self.client.table(PODS, namespace, label_selector=selector)
 
     def _list_pods(self, namespace, selector):
         return self.client.list(PODS, namespace, label_selector=selector).get("items") or []

@@ -47,9 +47,15 @@ class RecordingWaiter(RolloutWaiter):
         super().__init__(*args, **kwargs)
         self.opened = []
         self.listed, self.listed_pods = [], []
+        self.printed = None         # the Table a probe gets; None: a server that answers with the plain list
+        self.read_in_full = []
+
+    def _pod_table(self, namespace, selector):
+        self.listed.append((namespace, selector))
+        return self.printed or {"kind": "PodList", "items": self.listed_pods}
 
     def _list_pods(self, namespace, selector):
-        self.listed.append((namespace, selector))
+        self.read_in_full.append((namespace, selector))
         return self.listed_pods
 
     def _start(self, resource, namespace, stream_kind, members, **selectors):
@@ -178,3 +184,31 @@ def test_a_statefulset_being_rolled_back_watches_every_pod_of_it():
     waiter._start_streams()
     assert [(s.key[0], s.selectors) for s in waiter.opened] == [
         ("workload", {"field_selector": "metadata.name=svc-00"}), ("pods", {"label_selector": "app=svc-00"})]
+
+
+def printed(*statuses):
+    """A Table of pods as the API server prints them (columns of `kubectl get pods -o wide`)."""
+    columns = ["Name", "Ready", "Status", "Restarts", "Age", "IP", "Node", "Nominated Node", "Readiness Gates"]
+    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1",
+            "columnDefinitions": [{"name": name, "type": "string"} for name in columns],
+            "rows": [{"cells": ["svc-00-new00-%03d" % n, "0/1", status, "0", "2s", "<none>", "kwok-node-0", "<none>",
+                                "<none>"], "object": None} for n, status in enumerate(statuses)]}
+
+
+def test_a_probe_reads_pods_in_full_only_when_one_is_printed_unhealthy():
+    target = RolloutTarget("Deployment", deployment(0))
+    waiter = RecordingWaiter(client=None, targets=[target], timeout=300)
+    target.started = 0.0
+    waiter._start_streams()
+    waiter.feed(("revisions", (0,)), "SYNC", [replicaset(0, "1", "old00"), replicaset(0, "2", new_hash(0))], 1.0)
+    waiter.listed_pods = [pod(0, 2, new_hash(0), {"reason": "ImagePullBackOff", "message": NOT_FOUND})]
+
+    waiter.printed = printed("Running", "Pending", "ContainerCreating", "Init:0/1")
+    waiter._probe(1.0 + STALL_SECONDS)
+    assert waiter.listed == [("ns", "app=svc-00,pod-template-hash in (new00)")]
+    assert waiter.read_in_full == [] and target.outcome is None and target.pods == {}
+
+    waiter.printed = printed("Running", "Running", "ImagePullBackOff")
+    waiter._probe(waiter._next_probe())
+    assert waiter.read_in_full == [("ns", "app=svc-00,pod-template-hash in (new00)")]
+    assert target.outcome["reason"] == "ImagePullBackOff" and target.outcome["pod"] == "svc-00-new00-002"
