@@ -159,12 +159,18 @@ def test_stalls_beginning_close_together_share_one_list():
     assert waiter.listed[1:] == [("ns", "pod-template-hash in (%s)" % new_hash(1))]
 
 
-def test_a_target_alone_watches_its_own_new_pods():
+def alone():
+    """One Deployment alone in its namespace, its new revision known at t=1 (streams opened, not connected)."""
     target = RolloutTarget("Deployment", deployment(0))
     waiter = RecordingWaiter(client=None, targets=[target], timeout=300)
     target.started = 0.0
     waiter._start_streams()
     waiter.feed(("revisions", (0,)), "SYNC", [replicaset(0, "1", "old00"), replicaset(0, "2", new_hash(0))], 1.0)
+    return waiter, target
+
+
+def test_a_target_alone_watches_its_own_new_pods():
+    waiter, target = alone()
     waiter.listed_pods = [pod(0, 0, new_hash(0), {"reason": "ErrImagePull", "message": "connection refused"})]
     waiter._probe(1.0 + STALL_SECONDS)
     assert waiter.listed == [("ns", "app=svc-00,pod-template-hash in (new00)")]
@@ -196,11 +202,7 @@ def printed(*statuses):
 
 
 def test_a_probe_reads_pods_in_full_only_when_one_is_printed_unhealthy():
-    target = RolloutTarget("Deployment", deployment(0))
-    waiter = RecordingWaiter(client=None, targets=[target], timeout=300)
-    target.started = 0.0
-    waiter._start_streams()
-    waiter.feed(("revisions", (0,)), "SYNC", [replicaset(0, "1", "old00"), replicaset(0, "2", new_hash(0))], 1.0)
+    waiter, target = alone()
     waiter.listed_pods = [pod(0, 2, new_hash(0), {"reason": "ImagePullBackOff", "message": NOT_FOUND})]
 
     waiter.printed = printed("Running", "Pending", "ContainerCreating", "Init:0/1")
