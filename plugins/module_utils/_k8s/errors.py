@@ -125,5 +125,8 @@ def describe_unreachable(host, exc):
     if "timed out" in text.lower() or "timeout" in kind.lower():
         return "the Kubernetes API at %s is unreachable: the connection timed out (%s)" % (host, text)
     if "resolution" in text.lower() or "Name or service not known" in text or "nodename nor servname" in text:
-        return "the Kubernetes API at %s is unreachable: the host name does not resolve (%s)" % (host, text)
+        # The resolver's own words, without urllib3's wrapping: "... ([Errno -2] Name or service not known)".
+        said = re.search(r"\[Errno -?[0-9]+\] ([^()'\"]+)", text)
+        return "the Kubernetes API at %s is unreachable: the host name does not resolve (%s)" % (
+            host, said.group(1).strip() if said else text)
     return "the Kubernetes API at %s is unreachable: %s" % (host, text)

@@ -87,4 +87,4 @@ def test_unreachable_messages_name_the_host_and_the_cause():
     assert tls.startswith("TLS error talking to the Kubernetes API at https://127.0.0.1:1: ")
     assert "validate_certs" in tls
     dns = describe_unreachable(host, _Reason("Failed to resolve 'nohost' ([Errno -2] Name or service not known)"))
-    assert "does not resolve" in dns
+    assert dns == "the Kubernetes API at https://127.0.0.1:1 is unreachable: the host name does not resolve (Name or service not known)"
