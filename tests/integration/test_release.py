@@ -122,6 +122,32 @@ def test_reverted_edit_moves_the_version_tag_back(repo_root, play_vars, deployed
 
     again = run_playbook(repo_root / "playbooks" / "release.yml", extra_vars=play_vars)
     assert changed_count(again.stdout) == 0, again.stdout
+    # Every tag in place, in the engine and the registry: no docker_image run for them.
+    assert task_states(again.stdout, TAG_TASK) == ["skipping"], again.stdout[-4000:]
+
+
+TAG_TASK = "kubedev.devloop.image : Tag it with the app version and the commit, and push those tags"
+
+
+def test_unchanged_release_puts_back_a_version_tag_moved_in_the_registry(
+        repo_root, play_vars, deployed, namespace, registry, docker_client, base_image):
+    """The engine's version tag still names the build, the registry's was moved behind our back: the unchanged
+    release asks the registry, pushes the tag back and says so; the next one finds it in place."""
+    content = web_image(deployed).rsplit(":", 1)[1]
+    version_ref = f"{registry}/hello-k8s:0.0.1"
+    build = docker_client.images.get(version_ref)
+    docker_client.images.get(base_image).tag(version_ref)
+    docker_client.images.push(version_ref)
+    build.tag(version_ref)   # the engine's tag back on the build: only the registry's moved
+    assert manifest_digest(registry, "hello-k8s", "0.0.1") != manifest_digest(registry, "hello-k8s", content)
+
+    proc = run_playbook(repo_root / "playbooks" / "release.yml", extra_vars=play_vars)
+    assert task_states(proc.stdout, TAG_TASK) == ["changed"], proc.stdout[-4000:]
+    assert manifest_digest(registry, "hello-k8s", "0.0.1") == manifest_digest(registry, "hello-k8s", content)
+
+    again = run_playbook(repo_root / "playbooks" / "release.yml", extra_vars=play_vars)
+    assert changed_count(again.stdout) == 0, again.stdout
+    assert task_states(again.stdout, TAG_TASK) == ["skipping"], again.stdout[-4000:]
 
 
 def assert_rolled_back(proc, deployed, apps_v1, namespace, reasons):

@@ -1,0 +1,175 @@
+"""The image role's engine question (roles/image/files/engine_probe.py) answers as community.docker.docker_host_info
+does on the same engine: the real dockerd over its unix socket, and the same dockerd behind TLS with client
+certificates the way minikube's docker-env reaches its engine (DOCKER_HOST=tcp://, DOCKER_TLS_VERIFY,
+DOCKER_CERT_PATH); a certificate from another CA and an engine that is not there are refused with the reason."""
+
+import datetime
+import ipaddress
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from test_set_image_support import parse_task_result, run_playbook, task_playbook
+
+pytestmark = pytest.mark.integration
+
+PROBE = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "image", "files", "engine_probe.py")
+SOCKET = "/var/run/docker.sock"
+
+
+def probe(*refs, env=None):
+    proc = subprocess.run([sys.executable, PROBE, *refs], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, **(env or {})))
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def host_info(tmp_path, refs):
+    """What docker_host_info answers for the same references, on the default engine."""
+    playbook = task_playbook(tmp_path, "community.docker.docker_host_info",
+                             {"images": True, "images_filters": {"reference": refs}})
+    proc = run_playbook(playbook, check=False, env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
+    result = parse_task_result(proc.stdout)
+    return {ref: image["Id"] for image in result["images"] for ref in image["RepoTags"] or []}
+
+
+def listed(answer):
+    assert answer["can_talk_to_docker"], answer
+    return {ref: image["Id"] for image in answer["images"] for ref in image["RepoTags"]}
+
+
+def test_answers_as_docker_host_info_over_the_unix_socket(tmp_path, base_image):
+    refs = [base_image, "kubedev/no-such-image:1"]
+    assert listed(probe(*refs, env={"DOCKER_HOST": "unix://" + SOCKET})) == host_info(tmp_path, refs)
+    assert base_image in listed(probe(*refs))   # DOCKER_HOST unset: the same default socket
+
+
+def test_an_engine_that_is_not_there_is_named_with_the_reason(tmp_path):
+    missing = probe(env={"DOCKER_HOST": f"unix://{tmp_path}/docker.sock"})
+    refused = probe(env={"DOCKER_HOST": f"tcp://127.0.0.1:{free_port()}"})
+    assert (missing["can_talk_to_docker"], missing["msg"]) == (False, "No such file or directory")
+    assert (refused["can_talk_to_docker"], refused["msg"]) == (False, "Connection refused")
+    assert probe(env={"DOCKER_HOST": "ssh://docker@example.invalid"})["unsupported"] is True
+
+
+# The same engine behind TLS that checks the client's certificate, as minikube's engine does.
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def key_and_cert(name, issuer=None, issuer_key=None, ca=False, server=False):
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer.subject if issuer else subject)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(hours=1))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if server:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                        critical=False)
+    if not ca:
+        usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    return key, builder.sign(issuer_key or key, hashes.SHA256())
+
+
+def write(directory, name, key=None, cert=None):
+    path = directory / name
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM) if cert else key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return str(path)
+
+
+def pipe(source, sink):
+    try:
+        while True:
+            data = source.recv(65536)
+            if not data:
+                break
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for sock in (source, sink):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+@pytest.fixture()
+def tls_engine(tmp_path):
+    """tcp://127.0.0.1:PORT: TLS with a client certificate required, in front of the real dockerd's socket.
+    Returns (port, cert_path with ca.pem/cert.pem/key.pem for the client, other_ca.pem of an unrelated CA)."""
+    ca_key, ca = key_and_cert("kubedev test CA", ca=True)
+    server_key, server = key_and_cert("127.0.0.1", ca, ca_key, server=True)
+    client_key, client = key_and_cert("kubedev client", ca, ca_key)
+    _, other_ca = key_and_cert("another CA", ca=True)
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    write(certs, "ca.pem", cert=ca)
+    write(certs, "cert.pem", cert=client)
+    write(certs, "key.pem", key=client_key)
+    other = tmp_path / "other"
+    other.mkdir()
+    write(other, "ca.pem", cert=other_ca)
+    write(other, "cert.pem", cert=client)
+    write(other, "key.pem", key=client_key)
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(write(tmp_path, "server.pem", cert=server), write(tmp_path, "server-key.pem", key=server_key))
+    context.load_verify_locations(str(certs / "ca.pem"))
+    context.verify_mode = ssl.CERT_REQUIRED
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                tls = context.wrap_socket(conn, server_side=True)
+            except (ssl.SSLError, OSError):
+                conn.close()
+                continue
+            engine = socket.socket(socket.AF_UNIX)
+            engine.connect(SOCKET)
+            threading.Thread(target=pipe, args=(tls, engine), daemon=True).start()
+            threading.Thread(target=pipe, args=(engine, tls), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield port, certs, other
+    stop.set()
+    listener.close()
+
+
+def test_answers_over_tls_with_client_certificates_as_over_the_socket(tls_engine, base_image):
+    port, certs, _ = tls_engine
+    env = {"DOCKER_HOST": f"tcp://127.0.0.1:{port}", "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(certs)}
+    over_tls = probe(base_image, env=env)
+    assert listed(over_tls) == listed(probe(base_image, env={"DOCKER_HOST": "unix://" + SOCKET}))
+    assert base_image in listed(over_tls)
+
+
+def test_an_engine_certificate_from_another_ca_is_refused(tls_engine):
+    port, _, other = tls_engine
+    answer = probe(env={"DOCKER_HOST": f"tcp://127.0.0.1:{port}", "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(other)})
+    assert answer["can_talk_to_docker"] is False
+    assert "CERTIFICATE_VERIFY_FAILED" in answer["msg"], answer
