@@ -5,6 +5,7 @@ import json
 import os
 import pathlib
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -137,6 +138,13 @@ def existing_cluster_vars(kubeconfig, namespace, registry, base_image, **extra):
         "deploy_url_node_selector": SERVING_NODES,
         **extra,
     }
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 nothing listens on (for a server that is not there, or one a test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def wait_for(what, check, timeout=60, interval=0.25):

@@ -25,7 +25,7 @@ from typing import Callable
 import pytest
 import yaml
 
-from conftest import ROOT, VENV_BIN, copy_sample_app, existing_cluster_vars, wait_for
+from conftest import ROOT, VENV_BIN, copy_sample_app, existing_cluster_vars, free_port, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -116,12 +116,6 @@ class Bad:
     expect: Callable[[Ctx], list]        # what the final message must say
     env: Callable[[Ctx], dict] = lambda ctx: {}
     setup: Callable[[Ctx], None] = lambda ctx: None
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def dead_docker_socket(ctx):

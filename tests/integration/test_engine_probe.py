@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from conftest import free_port
 from test_set_image_support import parse_task_result, run_playbook, task_playbook
 
 pytestmark = pytest.mark.integration
@@ -63,12 +64,6 @@ def test_an_engine_that_is_not_there_is_named_with_the_reason(tmp_path):
 
 
 # The same engine behind TLS that checks the client's certificate, as minikube's engine does.
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def key_and_cert(name, issuer=None, issuer_key=None, ca=False, server=False):
     key = ec.generate_private_key(ec.SECP256R1())

@@ -19,7 +19,6 @@ import os
 import pathlib
 import re
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -27,7 +26,7 @@ import uuid
 
 import pytest
 
-from conftest import wait_for
+from conftest import free_port, wait_for
 from rollout_race import COMPLETE, FAILED, race
 from test_set_image_support import create, deployment, images, read
 
@@ -62,12 +61,6 @@ def node_forgets_test_images():
     test_names = [name for name in names if "/kubedev-test/" in name]
     if test_names:
         subprocess.run([*ctr, "rm", *test_names], capture_output=True, text=True, check=True)
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class PrivateRegistry(object):

@@ -25,12 +25,17 @@ import urllib.request
 NOISE = re.compile(r"\[Errno -?[0-9]+\] | \(_ssl\.c:[0-9]+\)")
 
 
-def probe(url, timeout):
+def unverified_tls():
+    """TLS without checking the certificate, as Docker talks to an insecure registry."""
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def probe(url, timeout):
     try:
-        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
+        with urllib.request.urlopen(url, timeout=timeout, context=unverified_tls()) as response:
             return {"status": response.status, "reason": ""}
     except urllib.error.HTTPError as error:  # an HTTP answer, only not a 2xx one (401: a login is wanted)
         return {"status": error.code, "reason": ""}
@@ -54,11 +59,8 @@ MANIFEST_TYPES = ", ".join([
 def manifest_digest(base_url, repository, tag, timeout):
     request = urllib.request.Request(f"{base_url}/v2/{repository}/manifests/{tag}", method="HEAD",
                                      headers={"Accept": MANIFEST_TYPES})
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
     try:
-        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+        with urllib.request.urlopen(request, timeout=timeout, context=unverified_tls()) as response:
             return response.headers.get("Docker-Content-Digest")
     except (urllib.error.URLError, OSError, ValueError):  # no such tag (404), or no answer: unknown either way
         return None
