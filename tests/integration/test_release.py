@@ -102,8 +102,9 @@ def task_states(output, task):
 
 
 def test_reverted_edit_moves_the_version_tag_back(repo_root, play_vars, deployed, namespace, registry, app_dir):
-    """An edit, then its revert: the revert reuses the first build (its content tag exists, nothing is built) and
-    moves the version tag back onto it, in the registry too; that move is a change even though no layer went up."""
+    """An edit, then its revert: the revert reuses the first build (its content tag is in the engine and the
+    registry, so docker_image does not run) and moves the version tag back onto it, in the registry too; that move
+    is a change even though no layer went up."""
     first = web_image(deployed).rsplit(":", 1)[1]
     assert manifest_digest(registry, "hello-k8s", "0.0.1") == manifest_digest(registry, "hello-k8s", first)
     server = app_dir / "server.js"
@@ -114,8 +115,7 @@ def test_reverted_edit_moves_the_version_tag_back(repo_root, play_vars, deployed
 
     server.write_text(original)
     proc = run_playbook(repo_root / "playbooks" / "release.yml", extra_vars=play_vars)
-    assert task_states(proc.stdout, "kubedev.devloop.image : Build the image unless these inputs were built before, "
-                                    "and push it") == ["ok"], proc.stdout[-4000:]
+    assert task_states(proc.stdout, BUILD_TASK) == ["skipping"], proc.stdout[-4000:]
     assert task_states(proc.stdout, "kubedev.devloop.image : Tag it with the app version and the commit, "
                                     "and push those tags") == ["changed"], proc.stdout[-4000:]
     assert manifest_digest(registry, "hello-k8s", "0.0.1") == manifest_digest(registry, "hello-k8s", first)
@@ -147,6 +147,33 @@ def test_unchanged_release_puts_back_a_version_tag_moved_in_the_registry(
 
     again = run_playbook(repo_root / "playbooks" / "release.yml", extra_vars=play_vars)
     assert changed_count(again.stdout) == 0, again.stdout
+    assert task_states(again.stdout, TAG_TASK) == ["skipping"], again.stdout[-4000:]
+
+
+BUILD_TASK = "kubedev.devloop.image : Build the image unless these inputs were built before, and push it"
+
+
+def test_unchanged_release_pushes_back_a_content_tag_moved_in_the_registry(
+        repo_root, play_vars, deployed, namespace, registry, docker_client, base_image):
+    """The engine has the build, but the registry's content tag names another image: the build is not in place, so
+    docker_image runs (building nothing) and pushes it back, and says so; the next release skips it again."""
+    content = web_image(deployed).rsplit(":", 1)[1]
+    content_ref = f"{registry}/hello-k8s:{content}"
+    pushed = manifest_digest(registry, "hello-k8s", content)
+    build = docker_client.images.get(content_ref)
+    docker_client.images.get(base_image).tag(content_ref)
+    docker_client.images.push(content_ref)
+    build.tag(content_ref)   # the engine's tag back on the build: only the registry's moved
+    assert manifest_digest(registry, "hello-k8s", content) != pushed
+
+    proc = run_playbook(repo_root / "playbooks" / "release.yml", extra_vars=play_vars)
+    assert task_states(proc.stdout, BUILD_TASK) == ["changed"], proc.stdout[-4000:]
+    assert manifest_digest(registry, "hello-k8s", content) == pushed
+    assert docker_client.images.get(content_ref).id == build.id
+
+    again = run_playbook(repo_root / "playbooks" / "release.yml", extra_vars=play_vars)
+    assert changed_count(again.stdout) == 0, again.stdout
+    assert task_states(again.stdout, BUILD_TASK) == ["skipping"], again.stdout[-4000:]
     assert task_states(again.stdout, TAG_TASK) == ["skipping"], again.stdout[-4000:]
 
 

@@ -1,7 +1,9 @@
-"""The image role's engine question (roles/image/files/engine_probe.py) answers as community.docker.docker_host_info
-does on the same engine: the real dockerd over its unix socket, and the same dockerd behind TLS with client
-certificates the way minikube's docker-env reaches its engine (DOCKER_HOST=tcp://, DOCKER_TLS_VERIFY,
-DOCKER_CERT_PATH); a certificate from another CA and an engine that is not there are refused with the reason."""
+"""The image role's engine client (roles/image/files/docker_engine.py) on the real dockerd and registry.
+`list` answers as community.docker.docker_host_info does on the same engine: over its unix socket, and behind TLS
+with client certificates the way minikube's docker-env reaches its engine (DOCKER_HOST=tcp://, DOCKER_TLS_VERIFY,
+DOCKER_CERT_PATH); a certificate from another CA and an engine that is not there are refused with the reason.
+`tag` leaves the engine and the registry as `docker tag` and `docker push` do, and names a failure in the engine's
+words."""
 
 import datetime
 import ipaddress
@@ -12,6 +14,8 @@ import ssl
 import subprocess
 import sys
 import threading
+import urllib.error
+import uuid
 
 import pytest
 from cryptography import x509
@@ -20,39 +24,121 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from conftest import free_port
+from test_release import manifest_digest
 from test_set_image_support import parse_task_result, run_playbook, task_playbook
 
 pytestmark = pytest.mark.integration
 
-PROBE = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "image", "files", "engine_probe.py")
+SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "image", "files", "docker_engine.py")
 SOCKET = "/var/run/docker.sock"
 
 
-def probe(*refs, env=None):
-    proc = subprocess.run([sys.executable, PROBE, *refs], capture_output=True, text=True, timeout=60,
+def engine(*args, env=None):
+    proc = subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True, timeout=120,
                           env=dict(os.environ, **(env or {})))
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
 
+def probe(*refs, env=None):
+    return engine("list", *refs, env=env)
+
+
+def by_ref(images):
+    """name:tag -> (image ID, where it was pushed)."""
+    return {ref: (image["Id"], sorted(image.get("RepoDigests") or [])) for image in images for ref in image["RepoTags"] or []}
+
+
 def host_info(tmp_path, refs):
-    """What docker_host_info answers for the same references, on the default engine."""
+    """What docker_host_info answers for the same references, on the default engine (verbose: with RepoDigests)."""
     playbook = task_playbook(tmp_path, "community.docker.docker_host_info",
-                             {"images": True, "images_filters": {"reference": refs}})
+                             {"images": True, "images_filters": {"reference": refs}, "verbose_output": True})
     proc = run_playbook(playbook, check=False, env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
-    result = parse_task_result(proc.stdout)
-    return {ref: image["Id"] for image in result["images"] for ref in image["RepoTags"] or []}
+    return by_ref(parse_task_result(proc.stdout)["images"])
 
 
 def listed(answer):
     assert answer["can_talk_to_docker"], answer
-    return {ref: image["Id"] for image in answer["images"] for ref in image["RepoTags"]}
+    return by_ref(answer["images"])
 
 
-def test_answers_as_docker_host_info_over_the_unix_socket(tmp_path, base_image):
-    refs = [base_image, "kubedev/no-such-image:1"]
-    assert listed(probe(*refs, env={"DOCKER_HOST": "unix://" + SOCKET})) == host_info(tmp_path, refs)
+def registry_digest(registry, repository, tag):
+    """The manifest digest the registry serves for repository:tag (what a node pulling it gets); None: no such tag."""
+    try:
+        return manifest_digest(registry, repository.split("/", 1)[1], tag)
+    except urllib.error.HTTPError as error:
+        assert error.code == 404, error
+        return None
+
+
+@pytest.fixture()
+def pushed_ref(docker_client, registry, base_image):
+    """The base image pushed to the test registry under a fresh repository: it has a RepoDigest there."""
+    repository = f"{registry}/engine-probe-{uuid.uuid4().hex[:8]}"
+    docker_client.images.get(base_image).tag(repository, "1.0-abc")
+    docker_client.images.push(repository, "1.0-abc")
+    yield repository
+    docker_client.images.remove(f"{repository}:1.0-abc")
+
+
+def test_answers_as_docker_host_info_over_the_unix_socket(tmp_path, base_image, pushed_ref):
+    # Patterns as the role asks: the content tags of a version (<version>-*) and every digest (name@*).
+    refs = [base_image, "kubedev/no-such-image:1", f"{pushed_ref}:1.0-*", f"{pushed_ref}@*"]
+    answer = listed(probe(*refs, env={"DOCKER_HOST": "unix://" + SOCKET}))
+    assert answer == host_info(tmp_path, refs)
+    _, digests = answer[f"{pushed_ref}:1.0-abc"]
+    assert len(digests) == 1 and digests[0].startswith(f"{pushed_ref}@sha256:"), answer
     assert base_image in listed(probe(*refs))   # DOCKER_HOST unset: the same default socket
+
+
+@pytest.fixture()
+def fresh_repository(docker_client, registry):
+    """A repository name no image has yet; every tag made in it is removed from the engine afterwards."""
+    repository = f"{registry}/engine-tag-{uuid.uuid4().hex[:8]}"
+    yield repository
+    for image in docker_client.images.list(name=repository):
+        for ref in image.tags:
+            if ref.startswith(repository + ":"):   # the image's other names (the base image's) stay
+                docker_client.images.remove(ref)
+
+
+def test_tag_and_push_leave_the_engine_and_the_registry_as_docker_does(docker_client, registry, base_image,
+                                                                      fresh_repository):
+    image_id = docker_client.images.get(base_image).id
+    answer = engine("tag", "--push", image_id, fresh_repository, "1.0", "abc123")
+    assert (answer["can_talk_to_docker"], answer["msg"]) == (True, ""), answer
+    assert sorted(answer["tags"]) == ["1.0", "abc123"]
+    repo_digests = docker_client.images.get(image_id).attrs["RepoDigests"]
+    for tag, done in answer["tags"].items():
+        assert docker_client.images.get(f"{fresh_repository}:{tag}").id == image_id
+        # The digest reported is the one the registry serves and the engine recorded for the push.
+        assert done["digest"] == registry_digest(registry, fresh_repository, tag), answer
+        assert f"{fresh_repository}@{done['digest']}" in repo_digests
+
+    # Pushed again: the same manifest, and no layer goes up.
+    again = engine("tag", "--push", image_id, fresh_repository, "1.0")
+    assert again["tags"] == {"1.0": {"digest": answer["tags"]["1.0"]["digest"], "layers_pushed": 0}}, again
+
+    # Without --push the tag is only in the engine.
+    local = engine("tag", image_id, fresh_repository, "local-only")
+    assert local["tags"] == {"local-only": {"digest": None, "layers_pushed": 0}}, local
+    assert docker_client.images.get(f"{fresh_repository}:local-only").id == image_id
+    assert registry_digest(registry, fresh_repository, "local-only") is None
+
+
+def test_a_failed_tag_or_push_is_named_in_the_engine_words(docker_client, base_image, fresh_repository):
+    image_id = docker_client.images.get(base_image).id
+    closed = f"127.0.0.1:{free_port()}/engine-tag"
+    refused = engine("tag", "--push", image_id, closed, "1.0")
+    assert refused["msg"].startswith(f"pushing {closed}:1.0 failed: "), refused
+    assert "connection refused" in refused["msg"], refused
+    assert refused["tags"] == {}
+    docker_client.images.remove(f"{closed}:1.0")
+
+    missing = engine("tag", "sha256:" + "0" * 64, fresh_repository, "1.0")
+    assert missing["tags"] == {}
+    assert missing["msg"] == f"the engine answered HTTP 404 to POST /images/sha256:{'0' * 64}/tag: No such image: sha256:{'0' * 64}"
+    assert engine("tag", image_id, "127.0.0.1/x", "1.0", env={"DOCKER_HOST": "ssh://docker@example.invalid"})["unsupported"]
 
 
 def test_an_engine_that_is_not_there_is_named_with_the_reason(tmp_path):
