@@ -228,7 +228,7 @@ ROWS = [
     Bad("api-server-dead", "site",
         lambda ctx: {"kubedev_kubeconfig": ctx.kubeconfig_with(server=f"https://127.0.0.1:{ctx.marker_port}")},
         lambda ctx: [f"kubedev_kubeconfig={ctx.tmp_path / 'kubeconfig'}",
-                     f"the API server https://127.0.0.1:{ctx.marker_port} does not answer (Connection refused)",
+                     f"the Kubernetes API at https://127.0.0.1:{ctx.marker_port} is unreachable: connection refused",
                      "Expected the kubeconfig file and context of a running cluster"],
         setup=lambda ctx: setattr(ctx, "marker_port", free_port())),
     Bad("api-server-dead", "release",
@@ -239,15 +239,18 @@ ROWS = [
                      "Expected the kubeconfig file and context of a running cluster"]),
     Bad("kubeconfig-not-yaml", "site",
         lambda ctx: {"kubedev_kubeconfig": ctx.write("kubeconfig", "clusters: [oops\n  server: https://x\n")},
-        lambda ctx: [f"kubedev_kubeconfig={ctx.tmp_path / 'kubeconfig'}", "it is not YAML (expected ',' or ']', but got ':',",
-                     "line 2, column"]),
+        lambda ctx: [f"kubedev_kubeconfig={ctx.tmp_path / 'kubeconfig'}",
+                     f"kubeconfig {ctx.tmp_path / 'kubeconfig'} is not valid YAML at line 2, column",
+                     "expected ',' or ']', but got ':'"]),
     Bad("kubeconfig-missing", "release", lambda ctx: {"kubedev_kubeconfig": str(ctx.tmp_path / "no-such-kubeconfig")},
         lambda ctx: [f"kubedev_kubeconfig={ctx.tmp_path / 'no-such-kubeconfig'}",
                      f"kubeconfig {ctx.tmp_path / 'no-such-kubeconfig'} does not exist"]),
     Bad("kubeconfig-not-a-kubeconfig", "site", lambda ctx: {"kubedev_kubeconfig": ctx.write("kubeconfig", "a: 1\n")},
-        lambda ctx: [f"kubedev_kubeconfig={ctx.tmp_path / 'kubeconfig'}", "it is no kubeconfig with a current-context"]),
+        lambda ctx: [f"kubedev_kubeconfig={ctx.tmp_path / 'kubeconfig'}",
+                     "the top level sets a, which kubedev.devloop does not support"]),
     Bad("context-unknown", "site", lambda ctx: {"kubedev_context": "no-such-context"},
-        lambda ctx: ["kubedev_context=no-such-context: it has no such context (it has: "
+        lambda ctx: ["kubedev_context=no-such-context: ",
+                     'has no context "no-such-context" (contexts: '
                      + ", ".join(c["name"] for c in yaml.safe_load(open(ctx.kubeconfig))["contexts"]) + ")"]),
     Bad("permission-missing", "site",
         lambda ctx: {"kubedev_kubeconfig": ctx.service_account_kubeconfig(ctx.namespace, DEPLOY_RULES_BUT_DEPLOYMENTS),
@@ -464,6 +467,6 @@ def test_a_role_called_directly_names_its_own_variables(tmp_path, kubeconfig):
     assert proc.returncode != 0
     message = " ".join(final_failure(json.loads(proc.stdout))["msg"].split())
     assert f"Cannot use the cluster of minikube_kubeconfig={dead}, minikube_context=(unset: its current context)" in message
-    assert f"the API server https://127.0.0.1:{port} does not answer (Connection refused)" in message
+    assert f"the Kubernetes API at https://127.0.0.1:{port} is unreachable: connection refused" in message
     assert "or minikube_cluster_provider=minikube to start one" in message
     assert "kubedev_" not in message
