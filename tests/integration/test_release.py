@@ -78,10 +78,12 @@ def test_changed_app_rolls_out_under_a_new_tag(repo_root, play_vars, deployed, a
     assert tag in registry_tags(registry, "hello-k8s")
     assert f"Released {after_image}" in " ".join(proc.stdout.split())
     assert f"at revision {after.metadata.annotations[REVISION]}" in " ".join(proc.stdout.split())
+    assert task_states(proc.stdout, PREFLIGHT_TASK) == ["ok"], proc.stdout[-4000:]   # checked before the build
 
-    # Nothing changed since: nothing is built, pushed or rolled out.
+    # Nothing changed since: nothing is built, pushed or rolled out, and set_image alone asks the cluster.
     again = run_playbook(repo_root / "playbooks" / "release.yml", extra_vars=play_vars)
     assert changed_count(again.stdout) == 0, again.stdout
+    assert_all_in_place(again.stdout)
     unchanged = apps_v1.read_namespaced_deployment("web-deployment", namespace)
     assert unchanged.metadata.generation == after.metadata.generation
     assert "already runs" in again.stdout
@@ -103,11 +105,22 @@ def task_states(output, task):
     return re.findall(r"^(ok|changed|skipping|failed): ", section, re.MULTILINE)
 
 
-# The image role's build and its tags, each in a task file included only when there is something to do.
+# release.yml runs the image role's plan, then its check of the cluster and the image role's apply only when the plan
+# found something missing; apply includes the build and the tags, each only when there is something to do.
+CHECK_STEP = "Check the release can happen, unless the image is in place already"
+PREFLIGHT_TASK = "Read the Deployment and ask for every permission set_image needs"
+APPLY_STEP = "Build, push and tag what is missing"
 BUILD_STEP = "kubedev.devloop.image : Build and push the image"
 BUILD_TASK = "kubedev.devloop.image : Build the image unless these inputs were built before, and push it"
-TAGS_STEP = "kubedev.devloop.image : Tag and push the version and commit tags not in place"
 TAG_TASK = "kubedev.devloop.image : Tag it with the app version and the commit, and push those tags"
+
+
+def assert_all_in_place(output):
+    """The image role's plan found the build and its tags in place: no cluster check, nothing built or tagged."""
+    assert task_states(output, CHECK_STEP) == ["skipping"], output[-4000:]
+    assert task_states(output, PREFLIGHT_TASK) == [], output[-4000:]
+    assert task_states(output, APPLY_STEP) == ["skipping"], output[-4000:]
+    assert task_states(output, BUILD_TASK) == [] and task_states(output, TAG_TASK) == [], output[-4000:]
 
 
 def test_reverted_edit_moves_the_version_tag_back(repo_root, play_vars, deployed, namespace, registry, app_dir):
@@ -132,7 +145,7 @@ def test_reverted_edit_moves_the_version_tag_back(repo_root, play_vars, deployed
     again = run_playbook(repo_root / "playbooks" / "release.yml", extra_vars=play_vars)
     assert changed_count(again.stdout) == 0, again.stdout
     # Every tag in place, in the engine and the registry: no docker_image run for them.
-    assert task_states(again.stdout, TAGS_STEP) == ["skipping"], again.stdout[-4000:]
+    assert_all_in_place(again.stdout)
 
 
 
@@ -154,7 +167,7 @@ def test_unchanged_release_puts_back_a_version_tag_moved_in_the_registry(
 
     again = run_playbook(repo_root / "playbooks" / "release.yml", extra_vars=play_vars)
     assert changed_count(again.stdout) == 0, again.stdout
-    assert task_states(again.stdout, TAGS_STEP) == ["skipping"], again.stdout[-4000:]
+    assert_all_in_place(again.stdout)
 
 
 
@@ -178,8 +191,28 @@ def test_unchanged_release_pushes_back_a_content_tag_moved_in_the_registry(
 
     again = run_playbook(repo_root / "playbooks" / "release.yml", extra_vars=play_vars)
     assert changed_count(again.stdout) == 0, again.stdout
-    assert task_states(again.stdout, BUILD_STEP) == ["skipping"], again.stdout[-4000:]
-    assert task_states(again.stdout, TAGS_STEP) == ["skipping"], again.stdout[-4000:]
+    assert_all_in_place(again.stdout)
+
+
+@pytest.mark.parametrize("bad, says", [
+    ({"kubedev_deployment_name": "no-such-deployment"}, "Deployment 'no-such-deployment' not found in namespace"),
+    ({"kubedev_container_name": "app"}, "has no container named 'app' (containers: web"),
+], ids=["deployment-unknown", "container-unknown"])
+def test_release_with_the_image_in_place_still_fails_clearly_on_a_wrong_target(
+        repo_root, play_vars, deployed, apps_v1, namespace, bad, says):
+    """The image is in place, so release.yml skips its own cluster check (a module run) and lets set_image, which
+    reads the same Deployment, answer: a wrong Deployment or container name still fails before anything changes,
+    and says what was wrong and what was expected."""
+    proc = run_playbook(repo_root / "playbooks" / "release.yml", extra_vars=dict(play_vars, **bad), check=False)
+    assert proc.returncode != 0, proc.stdout[-4000:]
+    assert changed_count(proc.stdout) == 0, proc.stdout[-4000:]
+    assert task_states(proc.stdout, CHECK_STEP) == ["skipping"], proc.stdout[-4000:]
+    text = " ".join(proc.stdout.split())
+    assert says in text, proc.stdout[-4000:]
+    assert "Nothing was changed. Expected the kubeconfig file and context of a running cluster" in text, proc.stdout[-4000:]
+    after = apps_v1.read_namespaced_deployment("web-deployment", namespace)
+    assert after.metadata.generation == deployed.metadata.generation
+    assert web_image(after) == web_image(deployed)
 
 
 def assert_rolled_back(proc, deployed, apps_v1, namespace, reasons):
