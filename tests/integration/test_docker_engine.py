@@ -1,9 +1,10 @@
 """The image role's engine client (roles/image/files/docker_engine.py) on the real dockerd and registry.
-`list` answers as community.docker.docker_host_info does on the same engine: over its unix socket, and behind TLS
-with client certificates the way minikube's docker-env reaches its engine (DOCKER_HOST=tcp://, DOCKER_TLS_VERIFY,
-DOCKER_CERT_PATH); a certificate from another CA and an engine that is not there are refused with the reason.
-`tag` leaves the engine and the registry as `docker tag` and `docker push` do, and names a failure in the engine's
-words."""
+`find` answers as `docker image inspect` does on the same engine: over its unix socket, and behind TLS with client
+certificates the way minikube's docker-env reaches its engine (DOCKER_HOST=tcp://, DOCKER_TLS_VERIFY,
+DOCKER_CERT_PATH); a certificate from another CA and an engine that is not there are refused with the reason. It
+names the content tag as Ansible's own filters do in the image role, and asks the registry what the registry's HTTP
+API says. `tag` leaves the engine and the registry as `docker tag` and `docker push` do, and names a failure in the
+engine's words."""
 
 import datetime
 import ipaddress
@@ -17,6 +18,7 @@ import threading
 import urllib.error
 import uuid
 
+import docker
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -40,8 +42,8 @@ def engine(*args, env=None):
     return json.loads(proc.stdout)
 
 
-def probe(*refs, env=None):
-    return engine("list", *refs, env=env)
+def find(*args, env=None):
+    return engine("find", *args, env=env)
 
 
 def by_ref(images):
@@ -49,12 +51,15 @@ def by_ref(images):
     return {ref: (image["Id"], sorted(image.get("RepoDigests") or [])) for image in images for ref in image["RepoTags"] or []}
 
 
-def host_info(tmp_path, refs):
-    """What docker_host_info answers for the same references, on the default engine (verbose: with RepoDigests)."""
-    playbook = task_playbook(tmp_path, "community.docker.docker_host_info",
-                             {"images": True, "images_filters": {"reference": refs}, "verbose_output": True})
-    proc = run_playbook(playbook, check=False, env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
-    return by_ref(parse_task_result(proc.stdout)["images"])
+def inspected(docker_client, *refs):
+    """by_ref of what `docker image inspect` says of those references that name an image."""
+    images = []
+    for ref in refs:
+        try:
+            images.append(docker_client.images.get(ref).attrs)
+        except docker.errors.ImageNotFound:
+            pass
+    return by_ref(images)
 
 
 def listed(answer):
@@ -81,14 +86,73 @@ def pushed_ref(docker_client, registry, base_image):
     docker_client.images.remove(f"{repository}:1.0-abc")
 
 
-def test_answers_as_docker_host_info_over_the_unix_socket(tmp_path, base_image, pushed_ref):
-    # Patterns as the role asks: the content tags of a version (<version>-*) and every digest (name@*).
-    refs = [base_image, "kubedev/no-such-image:1", f"{pushed_ref}:1.0-*", f"{pushed_ref}@*"]
-    answer = listed(probe(*refs, env={"DOCKER_HOST": "unix://" + SOCKET}))
-    assert answer == host_info(tmp_path, refs)
-    _, digests = answer[f"{pushed_ref}:1.0-abc"]
-    assert len(digests) == 1 and digests[0].startswith(f"{pushed_ref}@sha256:"), answer
-    assert base_image in listed(probe(*refs))   # DOCKER_HOST unset: the same default socket
+def test_find_answers_as_docker_image_inspect_over_the_unix_socket(docker_client, base_image, pushed_ref):
+    refs = ["--base", base_image, pushed_ref, "1.0-abc", "no-such-tag"]
+    answer = find(*refs, env={"DOCKER_HOST": "unix://" + SOCKET})
+    assert listed(answer) == inspected(docker_client, base_image, f"{pushed_ref}:1.0-abc", f"{pushed_ref}:no-such-tag")
+    _, digests = listed(answer)[f"{pushed_ref}:1.0-abc"]
+    assert any(digest.startswith(f"{pushed_ref}@sha256:") for digest in digests), answer
+    assert (answer["content_tag"], "registry" in answer) == ("", False)   # neither asked for
+    assert listed(find(*refs)) == listed(answer)   # DOCKER_HOST unset: the same default socket
+
+
+def role_digest(tmp_path, inputs):
+    """The digest of the build inputs as the image role works it out (vars/main.yml: image__digest), by Ansible."""
+    playbook = task_playbook(tmp_path, "ansible.builtin.debug",
+                             {"msg": "{{ inputs | to_json(sort_keys=True) | hash('sha256') }}"}, name="digest.yml")
+    proc = run_playbook(playbook, "-e", json.dumps({"inputs": inputs}), check=False,
+                        env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
+    return parse_task_result(proc.stdout)["msg"]
+
+
+def test_find_names_the_content_tag_as_the_image_role_does(tmp_path, docker_client, base_image, fresh_repository):
+    """The script's content tag is the role's: the same digest of the same inputs (non-ASCII text, numbers and
+    booleans in them too), with the base image's ID the engine gives; the image it names is found."""
+    inputs = {"context": uuid.uuid4().hex, "dockerfile": "Dockerfile", "args": {"BASE_IMAGE": base_image, "RETRIES": 3},
+              "labels": {"org.example.note": "naïve – ünïcode", "org.example.ok": True}}
+    base_id = docker_client.images.get(base_image).id
+    tag = "1.0-" + role_digest(tmp_path, dict(inputs, base=base_id))[:12]
+    docker_client.images.get(base_image).tag(fresh_repository, tag)
+
+    answer = find("--base", base_image, "--content", "1.0", json.dumps(inputs), fresh_repository)
+    assert answer["content_tag"] == tag, answer
+    assert listed(answer)[f"{fresh_repository}:{tag}"][0] == base_id
+
+    # Without a base image the digest takes '' for it; with one the engine lacks, the content tag is unknown.
+    assert find("--content", "1.0", json.dumps(inputs), fresh_repository)["content_tag"] == (
+        "1.0-" + role_digest(tmp_path, dict(inputs, base=""))[:12])
+    missing = find("--base", "kubedev/no-such-image:1", "--content", "1.0", json.dumps(inputs), fresh_repository)
+    assert (missing["content_tag"], missing["images"]) == ("", [])
+
+
+def test_find_asks_the_registry_as_its_http_api_answers(docker_client, registry, auth_registry, base_image, pushed_ref):
+    """--registry: GET /v2/ (https first, then http); with --manifests-of, when the engine has the content tag's image,
+    the manifest digests the registry serves for the content tag and the other tags (null: no such tag)."""
+    inputs = {"context": uuid.uuid4().hex}
+    tag = find("--content", "1.0", json.dumps(inputs), pushed_ref)["content_tag"]
+    docker_client.images.get(base_image).tag(pushed_ref, tag)
+    docker_client.images.push(pushed_ref, tag)
+    try:
+        path = pushed_ref.split("/", 1)[1]
+        answer = find("--content", "1.0", json.dumps(inputs), "--registry", registry, "--manifests-of", path,
+                      pushed_ref, "1.0-abc", "no-such-tag")["registry"]
+        assert answer["https"]["status"] == -1 and answer["http"] == {"status": 200, "reason": ""}, answer
+        assert answer["manifests"] == {tag: registry_digest(registry, pushed_ref, tag),
+                                       "1.0-abc": registry_digest(registry, pushed_ref, "1.0-abc"), "no-such-tag": None}
+        assert answer["manifests"][tag] is not None
+
+        # A registry that wants a login answers 401, and is asked nothing more; a closed port, with the reason.
+        wants_login = find("--content", "1.0", json.dumps(inputs), "--registry", auth_registry["host"], "--manifests-of",
+                           path, pushed_ref)["registry"]
+        assert wants_login["http"]["status"] == 401 and "manifests" not in wants_login, wants_login
+        closed = find("--registry", f"127.0.0.1:{free_port()}", pushed_ref)["registry"]
+        assert closed == {"https": {"status": -1, "reason": "Connection refused"},
+                          "http": {"status": -1, "reason": "Connection refused"}}
+        # Asked even when the engine is not there.
+        gone = find("--registry", registry, pushed_ref, env={"DOCKER_HOST": "tcp://127.0.0.1:%d" % free_port()})
+        assert (gone["can_talk_to_docker"], gone["registry"]["http"]["status"]) == (False, 200), gone
+    finally:
+        docker_client.images.remove(f"{pushed_ref}:{tag}")
 
 
 @pytest.fixture()
@@ -142,11 +206,11 @@ def test_a_failed_tag_or_push_is_named_in_the_engine_words(docker_client, base_i
 
 
 def test_an_engine_that_is_not_there_is_named_with_the_reason(tmp_path):
-    missing = probe(env={"DOCKER_HOST": f"unix://{tmp_path}/docker.sock"})
-    refused = probe(env={"DOCKER_HOST": f"tcp://127.0.0.1:{free_port()}"})
+    missing = find("x", env={"DOCKER_HOST": f"unix://{tmp_path}/docker.sock"})
+    refused = find("x", env={"DOCKER_HOST": f"tcp://127.0.0.1:{free_port()}"})
     assert (missing["can_talk_to_docker"], missing["msg"]) == (False, "No such file or directory")
     assert (refused["can_talk_to_docker"], refused["msg"]) == (False, "Connection refused")
-    assert probe(env={"DOCKER_HOST": "ssh://docker@example.invalid"})["unsupported"] is True
+    assert find("x", env={"DOCKER_HOST": "ssh://docker@example.invalid"})["unsupported"] is True
 
 
 # The same engine behind TLS that checks the client's certificate, as minikube's engine does.
@@ -244,13 +308,13 @@ def tls_engine(tmp_path):
 def test_answers_over_tls_with_client_certificates_as_over_the_socket(tls_engine, base_image):
     port, certs, _ = tls_engine
     env = {"DOCKER_HOST": f"tcp://127.0.0.1:{port}", "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(certs)}
-    over_tls = probe(base_image, env=env)
-    assert listed(over_tls) == listed(probe(base_image, env={"DOCKER_HOST": "unix://" + SOCKET}))
+    over_tls = find("--base", base_image, "x", env=env)
+    assert listed(over_tls) == listed(find("--base", base_image, "x", env={"DOCKER_HOST": "unix://" + SOCKET}))
     assert base_image in listed(over_tls)
 
 
 def test_an_engine_certificate_from_another_ca_is_refused(tls_engine):
     port, _, other = tls_engine
-    answer = probe(env={"DOCKER_HOST": f"tcp://127.0.0.1:{port}", "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(other)})
+    answer = find("x", env={"DOCKER_HOST": f"tcp://127.0.0.1:{port}", "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": str(other)})
     assert answer["can_talk_to_docker"] is False
     assert "CERTIFICATE_VERIFY_FAILED" in answer["msg"], answer

@@ -146,3 +146,32 @@ def test_valid_variables_pass_validation(tmp_path, kubeconfig, namespace):
     proc = run_playbook(playbook, "--check", check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Apply Namespace, ConfigMap, Deployment, Service and CronJob" in proc.stdout
+
+
+def run_image_steps_failing(tmp_path, steps, role_vars):
+    """The image role's entry points (tasks_from) one after the other in one play, expected to fail unchanged."""
+    tasks = "".join(f"""
+    - name: Include the image role's {step}
+      ansible.builtin.include_role:
+        name: kubedev.devloop.image
+        tasks_from: {step}
+      vars: {role_vars!r}
+""" for step in steps)
+    playbook = tmp_path / "image-steps.yml"
+    playbook.write_text(f"- name: Image steps\n  hosts: localhost\n  gather_facts: false\n  tasks:{tasks}")
+    proc = run_playbook(playbook, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output
+    assert re.search(r"localhost\s+: ok=\d+\s+changed=0\s", output), output
+    return " ".join(output.split())
+
+
+def test_the_image_role_plan_validates_its_arguments_as_main_does(tmp_path):
+    output = run_image_steps_failing(tmp_path, ["plan"], {"image_push": "maybe"})
+    assert "Validating arguments against arg spec 'plan'" in output, output
+    assert "image_push" in output and "maybe" in output, output
+
+
+def test_the_image_role_apply_alone_asks_for_plan_first(tmp_path):
+    output = run_image_steps_failing(tmp_path, ["apply"], {})
+    assert "tasks_from=apply builds what tasks_from=plan found missing: expected tasks_from=plan first" in output, output
