@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import subprocess
 import sys
 
@@ -113,15 +114,20 @@ def digest(app_dir, dockerfile):
             rel = os.path.relpath(full, app_dir).replace(os.sep, "/")
             if rel not in always and excluded(rel, rules):
                 continue
+            if stat.S_ISSOCK(os.lstat(full).st_mode):   # docker build leaves sockets out of the context too
+                continue
             entries.append((rel, full))
     total = hashlib.sha256()
     for rel, full in sorted(entries):
-        if os.path.islink(full):
+        mode = os.lstat(full).st_mode
+        if stat.S_ISLNK(mode):
             kind, data = "link", os.readlink(full).encode()
-        else:
+        elif stat.S_ISREG(mode):
             kind = "exec" if os.access(full, os.X_OK) else "file"
             with open(full, "rb") as handle:
                 data = handle.read()
+        else:  # a FIFO or a device: the build's tar has its header, no content (and reading a FIFO would block)
+            kind, data = "special", b""
         total.update(f"{rel}\0{kind}\0{len(data)}\0".encode())
         total.update(data)
     return {"sha256": total.hexdigest(), "files": len(entries)}

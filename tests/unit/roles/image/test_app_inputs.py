@@ -193,3 +193,22 @@ def test_the_script_outside_git_and_without_a_directory(tmp_path):
     assert (run_script(app)["commit"], run_script(app)["dirty"]) == ("", False)
     missing = run_script(tmp_path / "nope")
     assert (missing["exists"], missing["dockerfile"], missing["files"]) == (False, False, 0)
+
+
+def test_a_socket_is_left_out_and_a_fifo_counts_without_being_read(tmp_path):
+    """docker build leaves sockets out of the context and sends a FIFO as a header without content: the digest
+    does the same, where it used to fail on the socket (OSError: No such device or address) and would block on
+    the FIFO."""
+    import socket
+
+    app = make_app(tmp_path / "app", {"server.js": "x"})
+    before = app_inputs.digest(str(app), "Dockerfile")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(app / "debug.sock"))
+    try:
+        assert app_inputs.digest(str(app), "Dockerfile") == before
+        os.mkfifo(app / "pipe")
+        with_fifo = app_inputs.digest(str(app), "Dockerfile")
+        assert with_fifo["files"] == before["files"] + 1 and with_fifo["sha256"] != before["sha256"]
+    finally:
+        listener.close()
