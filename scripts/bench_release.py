@@ -111,6 +111,10 @@ def main():
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="kubedev-bench-"))
     app = workdir / "app"
     shutil.copytree(ROOT / "sample_app", app, ignore=shutil.ignore_patterns("node_modules"))
+    # Its own repository (the name in package.json): the tests' hello-k8s tags stay where the tests put them.
+    package = json.loads((app / "package.json").read_text())
+    package["name"] = repository = namespace
+    (app / "package.json").write_text(json.dumps(package, indent=2) + "\n")
     play_vars = {
         "kubedev_cluster_provider": "existing",
         "kubedev_install_tools": False,
@@ -136,10 +140,10 @@ def main():
             release_times.append(timed(lambda: playbook("release.yml", play_vars)))
             unchanged_times.append(timed(lambda: playbook("release.yml", play_vars)))   # no edit in between
             edit(app)
-            image = f"{REGISTRY}/hello-k8s:shell-{uuid.uuid4().hex[:12]}"
+            image = f"{REGISTRY}/{repository}:shell-{uuid.uuid4().hex[:12]}"
             shell_times.append(timed(lambda: run(["bash", "-c", SHELL_LOOP], env=dict(shell_env, IMAGE=image))))
             edit(app)
-            image = f"{REGISTRY}/hello-k8s:floor-{uuid.uuid4().hex[:12]}"
+            image = f"{REGISTRY}/{repository}:floor-{uuid.uuid4().hex[:12]}"
             floor_times.append(timed(lambda: playbook(str(floor_path), dict(floor_vars, image=image))))
             floor_unchanged_times.append(timed(lambda: playbook(str(floor_path), dict(floor_vars, image=image))))
             print(f"round {round_no}: release.yml {release_times[-1]:.1f} s, shell {shell_times[-1]:.1f} s, "
