@@ -1,8 +1,10 @@
 """Meters for scripts/bench_scale.py that do not trust the tool being measured.
 
 - Requests: the API server counts them. Each measured tool gets a ServiceAccount of its own, and
-  FlowSchemas (API Priority and Fairness) that match only that account, one per verb; the API
-  server's apiserver_flowcontrol_dispatched_requests_total{flow_schema=...} then counts its requests.
+  FlowSchemas (API Priority and Fairness) that match only that account: one for its requests on pods (any
+  verb: the only answers that unrelated pods or more replicas could make bigger), then one per verb for
+  the rest. The API server's apiserver_flowcontrol_dispatched_requests_total{flow_schema=...} then
+  counts its requests.
 - Bytes received: each tool talks to the API server through its own TCP relay (TLS passes through
   untouched), which counts the bytes coming back: what arrived on the wire.
 - CPU and peak RSS: getrusage of the tool's own process (os.wait4), for the module through an
@@ -26,6 +28,8 @@ from benchlib import KUBECONFIG, KUBECTL, kubectl
 
 PRIORITY_LEVEL = "kubedev-bench"
 VERBS = ("list", "watch", "get", "patch")      # counted one by one; everything else as "other"
+# The buckets, in the order the API server tries them: requests on pods first, whatever their verb.
+BUCKETS = ("pods",) + VERBS + ("other",)
 # Goes first among FlowSchemas (the built-in ones start at 1 for exempt, then 500 and up).
 PRECEDENCE = 100
 
@@ -42,7 +46,7 @@ class Identity:
 
     def __init__(self, name, namespace, workdir):
         self.name, self.namespace = name, namespace
-        self.flow_schemas = ["kubedev-bench-%s-%s" % (name, verb) for verb in VERBS + ("other",)]
+        self.flow_schemas = ["kubedev-bench-%s-%s" % (name, bucket) for bucket in BUCKETS]
         self.relay = Relay(_api_server_address())
         self.kubeconfig = str(pathlib.Path(workdir) / ("kubeconfig-" + name))
 
@@ -56,10 +60,12 @@ class Identity:
             "spec": {"expirationSeconds": 7200}}).status.token
         subject = {"kind": "ServiceAccount", "serviceAccount": {"name": self.name, "namespace": self.namespace}}
         every = {"apiGroups": ["*"], "resources": ["*"], "namespaces": ["*"], "clusterScope": True}
-        for offset, (schema, verb) in enumerate(zip(self.flow_schemas, VERBS + ("other",))):
+        for offset, (schema, verb) in enumerate(zip(self.flow_schemas, BUCKETS)):
             rule = {"subjects": [subject]}
             if verb == "other":
                 rule.update(resourceRules=[dict(every, verbs=["*"])], nonResourceRules=[{"verbs": ["*"], "nonResourceURLs": ["*"]}])
+            elif verb == "pods":
+                rule.update(resourceRules=[dict(every, apiGroups=[""], resources=["pods"], verbs=["*"])])
             else:
                 rule.update(resourceRules=[dict(every, verbs=[verb])])
             _apply({"apiVersion": "flowcontrol.apiserver.k8s.io/v1", "kind": "FlowSchema", "metadata": {"name": schema},
@@ -111,9 +117,10 @@ def dispatched():
 
 
 def requests_between(before, after, identity):
-    """{verb: requests} of identity between two dispatched() readings, and 'total'."""
+    """{bucket: requests} of identity between two dispatched() readings ('pods': on pods, any verb; then the
+    other requests by verb), and 'total'."""
     counts = {}
-    for schema, verb in zip(identity.flow_schemas, VERBS + ("other",)):
+    for schema, verb in zip(identity.flow_schemas, BUCKETS):
         counts[verb] = after.get(schema, 0) - before.get(schema, 0)
     counts["total"] = sum(counts.values())
     return counts
