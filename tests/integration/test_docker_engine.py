@@ -4,9 +4,11 @@ certificates the way minikube's docker-env reaches its engine (DOCKER_HOST=tcp:/
 DOCKER_CERT_PATH); a certificate from another CA and an engine that is not there are refused with the reason. It
 names the content tag as Ansible's own filters do in the image role, and asks the registry what the registry's HTTP
 API says. `tag` leaves the engine and the registry as `docker tag` and `docker push` do, and names a failure in the
-engine's words."""
+engine's words. `build` sends the context `docker build` sends (the Docker CLI on the same directory is the
+reference), pushes as `docker push`, and names a failed step with what it printed."""
 
 import datetime
+import io
 import ipaddress
 import json
 import os
@@ -14,6 +16,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tarfile
 import threading
 import urllib.error
 import uuid
@@ -203,6 +206,75 @@ def test_a_failed_tag_or_push_is_named_in_the_engine_words(docker_client, base_i
     assert missing["tags"] == {}
     assert missing["msg"] == f"the engine answered HTTP 404 to POST /images/sha256:{'0' * 64}/tag: No such image: sha256:{'0' * 64}"
     assert engine("tag", image_id, "127.0.0.1/x", "1.0", env={"DOCKER_HOST": "ssh://docker@example.invalid"})["unsupported"]
+
+
+# A context whose .dockerignore uses what Docker's documentation of the file shows: a comment, `*` and `**`, a
+# directory, an exception (!) inside an excluded directory, and the Dockerfile itself (sent all the same).
+IGNORE_CASES = {
+    ".dockerignore": "# not a pattern\n*.log\n**/README.md\nskip\nlogs\n!logs/keep.log\nDockerfile\ntemp?\n",
+    "Dockerfile": "FROM scratch\nCOPY . /ctx/\n",
+    "a.txt": "a", "debug.log": "x", "README.md": "x", "docs/README.md": "x", "docs/guide.md": "g",
+    "skip/z.txt": "x", "logs/keep.log": "k", "logs/other.log": "x", "temp1": "x", "temp12": "t", "sub/deep/b.js": "b",
+}
+
+
+def files_in(docker_client, image):
+    """path -> (mode, uid, gid, size) of what the image has under /ctx (exported from a container never started)."""
+    container = docker_client.containers.create(image, command=["/none"])
+    try:
+        with tarfile.open(fileobj=io.BytesIO(b"".join(container.export())), mode="r|") as tar:
+            return {m.name: (m.mode, m.uid, m.gid, m.size) for m in tar if m.name.startswith("ctx/") and not m.isdir()}
+    finally:
+        container.remove()
+
+
+def test_build_sends_the_context_docker_build_sends(tmp_path, docker_client, registry, fresh_repository):
+    app = tmp_path / "app"
+    for rel, content in IGNORE_CASES.items():
+        (app / rel).parent.mkdir(parents=True, exist_ok=True)
+        (app / rel).write_text(content)
+    (app / "run.sh").write_text("#!/bin/sh\n")
+    (app / "run.sh").chmod(0o755)
+    (app / "link").symlink_to("a.txt")
+    subprocess.run(["docker", "build", "-q", "-t", f"{fresh_repository}:cli", str(app)], check=True, capture_output=True,
+                   env=dict(os.environ, DOCKER_BUILDKIT="0"))
+
+    answer = engine("build", "--push", str(app), fresh_repository, "script")
+    assert (answer["can_talk_to_docker"], answer["msg"]) == (True, ""), answer
+    built = answer["build"]
+    assert built["built"] and built["id"] == docker_client.images.get(f"{fresh_repository}:script").id, answer
+    sent = files_in(docker_client, f"{fresh_repository}:script")
+    assert sent == files_in(docker_client, f"{fresh_repository}:cli")
+    # The Dockerfile is sent (the build reads it) and, as .dockerignore lists it, left out of COPY by the engine.
+    assert sorted(sent) == ["ctx/.dockerignore", "ctx/a.txt", "ctx/docs/guide.md", "ctx/link",
+                            "ctx/logs/keep.log", "ctx/run.sh", "ctx/sub/deep/b.js", "ctx/temp12"]
+    # The digest of what was sent is the one `inputs` names the image after.
+    assert built["sha256"] == engine("inputs", str(app), "Dockerfile", "--no-git")["sha256"]
+    assert built["digest"] == registry_digest(registry, fresh_repository, "script"), answer
+    assert built["layers_pushed"] > 0
+
+    # The engine has the tag: nothing is built again, and the registry has every layer.
+    again = engine("build", "--push", str(app), fresh_repository, "script")
+    assert again["build"] == dict(built, built=False, sha256="", layers_pushed=0), again
+
+
+def test_a_failed_build_names_its_step_and_what_it_printed(tmp_path, docker_client, base_image, fresh_repository):
+    containers = {c.id for c in docker_client.containers.list(all=True)}
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "Dockerfile").write_text("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN echo started && ls /no-such-dir\n")
+    answer = engine("build", "--args", json.dumps({"BASE_IMAGE": base_image}), str(app), fresh_repository, "bad")
+    assert answer["msg"].startswith(f"the build of {fresh_repository}:bad failed: The command "), answer
+    built = answer["build"]
+    assert (built["built"], built["id"]) == (False, "")
+    assert built["error"].endswith("returned a non-zero code: 2"), answer
+    assert built["failed_step"][0] == "Step 3/3 : RUN echo started && ls /no-such-dir", answer
+    assert "started" in built["failed_step"][1:], answer
+    # What the step wrote to stderr, without the colour the engine adds to it.
+    assert any("ls: cannot access '/no-such-dir'" in line for line in built["failed_step"][1:]), answer
+    assert not any("\x1b" in line for line in built["failed_step"]), answer
+    # No container of the failed step is left behind.
+    assert {c.id for c in docker_client.containers.list(all=True)} == containers
 
 
 def test_an_engine_that_is_not_there_is_named_with_the_reason(tmp_path):

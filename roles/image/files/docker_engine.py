@@ -1,4 +1,15 @@
-"""The image role's Docker engine client: the few engine calls a release makes, without a module start-up each.
+"""The image role's client of the app directory and the Docker engine: what a release asks and does, one script run
+each, without a module start-up (`ansible.builtin.script` sends one file, so the rules of the build context, which
+both the image's name and the build need, live here once).
+
+docker_engine.py inputs APP_DIR DOCKERFILE [--no-git]
+    Inspects the app directory: {"exists", "dockerfile", "package" (package.json or null), "sha256", "files",
+    "commit", "dirty"}. sha256 covers the relative path, the executable bit and the content of every file a Docker
+    build would send (the build context: .dockerignore as Docker reads it, `**`, `*`, `?`, `[...]`, `!` exceptions,
+    the last matching line decides; the Dockerfile and .dockerignore always count). The role names the image after
+    it, so an unchanged directory never rebuilds and any edit (server.js, the lockfile, the Dockerfile) does. commit
+    is the last git commit that touched the directory ("" outside git or with --no-git); dirty says whether the
+    directory has uncommitted changes.
 
 docker_engine.py find [--base REFERENCE] [--content VERSION INPUTS_JSON] [--registry HOST[:PORT] [--manifests-of PATH]]
                       REPOSITORY [TAG ...]
@@ -29,6 +40,16 @@ docker_engine.py tag [--push] IMAGE REPOSITORY TAG ...
     {"can_talk_to_docker": bool, "host", "msg": why the first failure failed, "tags": {TAG: {"digest": the
     manifest digest the registry stores (null without --push), "layers_pushed": layers that went up}}}.
 
+docker_engine.py build [--push] [--dockerfile FILE] [--args JSON] [--labels JSON] [--network MODE] CONTEXT REPOSITORY TAG
+    Builds CONTEXT as REPOSITORY:TAG unless the engine has that tag already (POST /build: the classic builder, as
+    `docker build` without BuildKit; the base image is not pulled; intermediate containers are removed, a failed
+    step's too), then with --push pushes it (as `docker push`, to a registry that wants no login). The context sent
+    is the one `inputs` digests, owned by root as the CLI sends it. Prints {"can_talk_to_docker", "host", "msg": why
+    it failed, "build": {"built": whether a build ran and succeeded, "id": the image's ID, "sha256": the digest of
+    the context sent (as `inputs`'s), "digest": the manifest digest the registry stores (null without --push),
+    "layers_pushed", and on a failed build "error": the engine's words and "failed_step": the step it stopped at
+    ("Step 3/9 : RUN ...") and the lines it printed}}.
+
 The engine is the one the Docker CLI would use: DOCKER_HOST (unix:///var/run/docker.sock when unset), with TLS
 when DOCKER_TLS_VERIFY (verify against DOCKER_CERT_PATH/ca.pem, client cert.pem/key.pem) or DOCKER_TLS (no
 verification) is set, as minikube's docker-env sets them. Another scheme (ssh://, npipe://) prints
@@ -37,12 +58,16 @@ verification) is set, as minikube's docker-env sets them. Another scheme (ssh://
 
 import hashlib
 import http.client
+import io
 import json
 import os
 import re
 import socket
 import ssl
+import stat
+import subprocess
 import sys
+import tarfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -52,7 +77,181 @@ TIMEOUT = 30
 REGISTRY_TIMEOUT = 10
 # "[Errno 111] Connection refused" -> "Connection refused"; "... (_ssl.c:1000)" -> "..."
 NOISE = re.compile(r"\[Errno -?[0-9]+\] | \(_ssl\.c:[0-9]+\)")
+# The terminal colour codes the engine puts around what a build step wrote to stderr.
+COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
+
+# The app directory and its build context.
+
+def _character_class(pattern, start):
+    """The regex of a Go filepath.Match class '[...]' or '[^...]' opening at start, and the index after it."""
+    i = start + 1
+    negate = pattern.startswith("^", i)
+    i += negate
+    members = []
+    while i < len(pattern) and pattern[i] != "]":
+        escaped = pattern[i] == "\\" and i + 1 < len(pattern)
+        i += escaped
+        is_range = pattern[i] == "-" and not escaped and members and pattern[i + 1:i + 2] != "]"
+        members.append("-" if is_range else re.escape(pattern[i]))
+        i += 1
+    if i >= len(pattern) or not members:
+        raise ValueError(f"unterminated or empty character class in .dockerignore pattern {pattern!r}")
+    return "(?!/)[" + ("^" if negate else "") + "".join(members) + "]", i + 1
+
+
+def pattern_to_regex(pattern):
+    """A .dockerignore pattern as a regex over '/'-separated relative paths: Go's filepath.Match (`*`, `?`,
+    `[...]`, `\\` escapes) plus Docker's `**`, which matches any number of directories."""
+    out = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+            continue
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if c == "[":
+            regex, i = _character_class(pattern, i)
+            out.append(regex)
+            continue
+        if c == "\\" and i + 1 < len(pattern):
+            i += 1
+            c = pattern[i]
+            out.append(re.escape(c))
+        elif c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def read_rules(app_dir):
+    """(regex, is an exception) per pattern of app_dir/.dockerignore, in file order."""
+    rules = []
+    path = os.path.join(app_dir, ".dockerignore")
+    if not os.path.isfile(path):
+        return rules
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith("#"):    # a comment only with '#' in column 1, as Docker reads them
+                continue
+            line = line.strip()
+            negate = line.startswith("!")
+            line = line[1:].strip() if negate else line
+            if not line:
+                continue
+            line = os.path.normpath(line).lstrip("/")
+            if line == ".":             # Docker ignores the pattern '.'
+                continue
+            rules.append((pattern_to_regex(line), negate))
+    return rules
+
+
+def excluded(rel, rules):
+    """Last matching rule wins; a rule matching a parent directory covers what is inside it."""
+    parts = rel.split("/")
+    candidates = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+    verdict = False
+    for regex, negate in rules:
+        if any(regex.match(candidate) for candidate in candidates):
+            verdict = not negate
+    return verdict
+
+
+def context_entries(app_dir, dockerfile):
+    """(relative path, full path) of every entry of the build context, sorted: what the CLI sends but directories
+    (a tar member each; their files carry the paths) and sockets (the CLI leaves them out too)."""
+    rules = read_rules(app_dir)
+    always = {dockerfile, ".dockerignore"}
+    entries = []
+    for root, dirs, files in os.walk(app_dir):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            rel = os.path.relpath(full, app_dir).replace(os.sep, "/")
+            if rel not in always and excluded(rel, rules):
+                continue
+            if stat.S_ISSOCK(os.lstat(full).st_mode):
+                continue
+            entries.append((rel, full))
+    return sorted(entries)
+
+
+def digest(entries):
+    """{"sha256": of the entries' paths, kinds and contents, "files": how many}."""
+    total = hashlib.sha256()
+    for rel, full in entries:
+        mode = os.lstat(full).st_mode
+        if stat.S_ISLNK(mode):
+            kind, data = "link", os.readlink(full).encode()
+        elif stat.S_ISREG(mode):
+            kind = "exec" if os.access(full, os.X_OK) else "file"
+            with open(full, "rb") as handle:
+                data = handle.read()
+        else:  # a FIFO or a device: the build's tar has its header, no content (and reading a FIFO would block)
+            kind, data = "special", b""
+        total.update(f"{rel}\0{kind}\0{len(data)}\0".encode())
+        total.update(data)
+    return {"sha256": total.hexdigest(), "files": len(entries)}
+
+
+def git_commit(app_dir):
+    """(short hash of the last commit touching app_dir, uncommitted changes?) or ("", False)."""
+    try:
+        log = subprocess.run(["git", "log", "-1", "--format=%h", "--", "."], cwd=app_dir,
+                             capture_output=True, text=True, check=True)
+        # --no-optional-locks: never take the index lock other git users in the same checkout may need.
+        status = subprocess.run(["git", "--no-optional-locks", "status", "--porcelain", "--", "."], cwd=app_dir,
+                                capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "", False
+    commit = log.stdout.strip()
+    if not re.fullmatch(r"[0-9a-f]{4,40}", commit):
+        return "", False
+    return commit, bool(status.stdout.strip())
+
+
+def read_package(app_dir):
+    path = os.path.join(app_dir, "package.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        try:
+            return json.load(handle)
+        except ValueError as err:
+            sys.exit(f"docker_engine.py inputs: {path} is not valid JSON: {err}")
+
+
+def inspect_app(args):
+    """The inputs command (see the module's doc)."""
+    with_git = "--no-git" not in args
+    args = [arg for arg in args if arg != "--no-git"]
+    if len(args) != 2:
+        sys.exit(__doc__)
+    app_dir, dockerfile = args
+    result = {"exists": os.path.isdir(app_dir), "dockerfile": False, "package": None,
+              "sha256": "", "files": 0, "commit": "", "dirty": False}
+    if result["exists"]:
+        result["dockerfile"] = os.path.isfile(os.path.join(app_dir, dockerfile))
+        result["package"] = read_package(app_dir)
+        try:
+            result.update(digest(context_entries(app_dir, dockerfile)))
+        except ValueError as err:   # a pattern Docker would refuse too
+            sys.exit(f"docker_engine.py inputs: {os.path.join(app_dir, '.dockerignore')}: {err}")
+        if with_git:
+            result["commit"], result["dirty"] = git_commit(app_dir)
+    return result
+
+
+# The engine.
 
 class UnixHTTPConnection(http.client.HTTPConnection):
     """HTTP over the engine's unix socket."""
@@ -106,9 +305,9 @@ class NotFound(OSError):
     """The engine answered 404: no such image."""
 
 
-def call(conn, method, path, headers=None):
+def call(conn, method, path, headers=None, body=None):
     """The engine's answer to one request, as bytes; an error status raises with the engine's words."""
-    conn.request(method, path, headers=headers or {})
+    conn.request(method, path, body=body, headers=headers or {})
     response = conn.getresponse()
     body = response.read()
     if response.status not in (200, 201):
@@ -261,11 +460,92 @@ def tag_images(conn, image, repository, tags, with_push, done):
         done[tag] = {"digest": digest, "layers_pushed": layers}
 
 
+def context_tar(entries):
+    """The build context as the CLI sends it: a tar of the entries, paths relative to the context, symlinks as links,
+    owned by root."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for rel, full in entries:
+            info = tar.gettarinfo(full, arcname=rel)
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            if info.isreg():
+                with open(full, "rb") as handle:
+                    tar.addfile(info, handle)
+            else:
+                tar.addfile(info)
+    return buffer.getvalue()
+
+
+def build_options(args):
+    """build's options: {"push", "dockerfile", "args", "labels", "network", "context", "repository", "tag"}."""
+    options = {"push": False, "dockerfile": "Dockerfile", "args": {}, "labels": {}, "network": ""}
+    while args[:1] in (["--push"], ["--dockerfile"], ["--args"], ["--labels"], ["--network"]):
+        if args[0] == "--push":
+            options["push"], args = True, args[1:]
+        elif args[0] in ("--args", "--labels"):
+            options[args[0][2:]], args = json.loads(args[1]), args[2:]
+        else:
+            options[args[0][2:]], args = args[1], args[2:]
+    options["context"], options["repository"], options["tag"] = args
+    return options
+
+
+def failed_step(log):
+    """The step a failed build stopped at and what it printed: the lines from the last "Step n/m :" on, less the
+    builder's own ("---> ...", "Removing intermediate container ..."), and without the colour of what a step wrote to
+    stderr."""
+    out = []
+    for line in (line.strip() for line in COLOUR.sub("", log).splitlines()):
+        if re.match(r"^Step [0-9]+/[0-9]+ :", line):
+            out = []
+        if line and not re.match(r"^(---> |Removing intermediate container )", line):
+            out.append(line)
+    return out
+
+
+def build(conn, options, result):
+    """The build command (see the module's doc); fills result["build"] as it goes."""
+    ref = options["repository"] + ":" + options["tag"]
+    done = result["build"] = {"built": False, "id": "", "sha256": "", "digest": None, "layers_pushed": 0}
+    image = inspect(conn, ref)
+    if image is None:
+        entries = context_entries(options["context"], options["dockerfile"])
+        done["sha256"] = digest(entries)["sha256"]
+        # forcerm: a failed step's container goes too, so a failed build leaves nothing behind.
+        query = {"t": ref, "dockerfile": options["dockerfile"], "rm": "1", "forcerm": "1", "pull": "0",
+                 "buildargs": json.dumps(options["args"]), "labels": json.dumps(options["labels"])}
+        if options["network"]:
+            query["networkmode"] = options["network"]
+        body = context_tar(entries)
+        if conn.sock is None:
+            conn.connect()
+        conn.sock.settimeout(None)   # a step may print nothing for minutes
+        log, error = [], None
+        for message in messages(call(conn, "POST", "/build?" + urllib.parse.urlencode(query),
+                                     {"Content-Type": "application/x-tar"}, body)):
+            log.append(message.get("stream") or "")
+            error = error or message.get("error")
+        if error:
+            done["error"], done["failed_step"] = error.strip(), failed_step("".join(log))
+            raise OSError("the build of %s failed: %s" % (ref, error.strip()))
+        done["built"] = True
+        image = inspect(conn, ref)
+        if image is None:
+            raise OSError("the engine reported a build but has no %s" % ref)
+    done["id"] = image["Id"]
+    if options["push"]:
+        done["digest"], done["layers_pushed"] = push(conn, options["repository"], options["tag"])
+
+
 def main(argv):
     docker_host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     result = {"host": docker_host, "can_talk_to_docker": False, "msg": ""}
     command, args = argv[1], argv[2:]
-    options = find_options(args) if command == "find" else None
+    if command == "inputs":
+        print(json.dumps(inspect_app(args)))
+        return
+    options = find_options(args) if command == "find" else build_options(args) if command == "build" else None
     conn = None
     try:
         conn = connection(docker_host)
@@ -276,6 +556,8 @@ def main(argv):
             result["can_talk_to_docker"] = True
             if command == "find":
                 result.update(find_images(conn, options))
+            elif command == "build":
+                build(conn, options, result)
             else:
                 with_push = args[:1] == ["--push"]
                 image, repository, *tags = args[1:] if with_push else args
@@ -286,7 +568,7 @@ def main(argv):
     finally:
         if conn is not None:
             conn.close()
-    if options and options["registry"]:
+    if command == "find" and options["registry"]:
         result["registry"] = ask_registry(options, result)
     print(json.dumps(result))
 

@@ -1,4 +1,4 @@
-"""roles/image/files/app_inputs.py: what a Docker build would send (.dockerignore, with the cases of Docker's own
+"""roles/image/files/docker_engine.py inputs: what a Docker build would send (.dockerignore, with the cases of Docker's own
 documentation of the file), the digest the image is tagged with, and the git commit of the app directory."""
 
 import importlib.util
@@ -10,10 +10,10 @@ import sys
 
 import pytest
 
-SCRIPT = pathlib.Path(__file__).resolve().parents[4] / "roles" / "image" / "files" / "app_inputs.py"
-_spec = importlib.util.spec_from_file_location("app_inputs", SCRIPT)
-app_inputs = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(app_inputs)
+SCRIPT = pathlib.Path(__file__).resolve().parents[4] / "roles" / "image" / "files" / "docker_engine.py"
+_spec = importlib.util.spec_from_file_location("docker_engine", SCRIPT)
+engine = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(engine)
 
 
 def make_app(root, files, dockerignore=None):
@@ -32,8 +32,8 @@ def make_app(root, files, dockerignore=None):
 def sent(root, dockerignore, files):
     """The paths of `files` a build would send with this .dockerignore (the rules, not a walk of the disk)."""
     make_app(root, {}, dockerignore)
-    rules = app_inputs.read_rules(str(root))
-    return sorted(rel for rel in files if not app_inputs.excluded(rel, rules))
+    rules = engine.read_rules(str(root))
+    return sorted(rel for rel in files if not engine.excluded(rel, rules))
 
 
 # Docker's example: "# comment", "*/temp*", "*/*/temp*", "temp?".
@@ -114,14 +114,14 @@ def test_go_match_classes_and_escapes(tmp_path, pattern, excluded, kept):
 
 def test_an_unterminated_class_is_refused(tmp_path):
     app = make_app(tmp_path / "app", {"a": "x"}, "file[0-9.txt\n")
-    proc = subprocess.run([sys.executable, str(SCRIPT), str(app), "Dockerfile", "--no-git"],
+    proc = subprocess.run([sys.executable, str(SCRIPT), "inputs", str(app), "Dockerfile", "--no-git"],
                           capture_output=True, text=True)
     assert proc.returncode != 0
     assert "unterminated or empty character class" in proc.stderr
 
 
 def digest_of(app):
-    return app_inputs.digest(str(app), "Dockerfile")
+    return engine.digest(engine.context_entries(str(app), "Dockerfile"))
 
 
 def test_the_digest_follows_what_a_build_sends(tmp_path):
@@ -155,7 +155,7 @@ def test_the_executable_bit_and_the_path_count(tmp_path):
 
 
 def run_script(app, *args):
-    proc = subprocess.run([sys.executable, str(SCRIPT), str(app), "Dockerfile", *args],
+    proc = subprocess.run([sys.executable, str(SCRIPT), "inputs", str(app), "Dockerfile", *args],
                           capture_output=True, text=True, check=True)
     return json.loads(proc.stdout)
 
@@ -202,13 +202,35 @@ def test_a_socket_is_left_out_and_a_fifo_counts_without_being_read(tmp_path):
     import socket
 
     app = make_app(tmp_path / "app", {"server.js": "x"})
-    before = app_inputs.digest(str(app), "Dockerfile")
+    before = engine.digest(engine.context_entries(str(app), "Dockerfile"))
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(str(app / "debug.sock"))
     try:
-        assert app_inputs.digest(str(app), "Dockerfile") == before
+        assert engine.digest(engine.context_entries(str(app), "Dockerfile")) == before
         os.mkfifo(app / "pipe")
-        with_fifo = app_inputs.digest(str(app), "Dockerfile")
+        with_fifo = engine.digest(engine.context_entries(str(app), "Dockerfile"))
         assert with_fifo["files"] == before["files"] + 1 and with_fifo["sha256"] != before["sha256"]
     finally:
         listener.close()
+
+
+def test_the_build_sends_what_the_digest_covers(tmp_path):
+    """`build` sends a tar of exactly the entries `inputs` digests: the name of the image is the digest of what
+    was built. Owned by root (as the Docker CLI sends them), a symlink as a link, the executable bit kept."""
+    import io
+    import tarfile
+
+    app = make_app(tmp_path / "app", {"server.js": "x", "notes.md": "n", "lib/a.js": "a", "node_modules/m.js": "m"},
+                   "*.md\nnode_modules\n")
+    (app / "run.sh").write_text("#!/bin/sh\n")
+    (app / "run.sh").chmod(0o755)
+    (app / "link.js").symlink_to("server.js")
+    entries = engine.context_entries(str(app), "Dockerfile")
+    with tarfile.open(fileobj=io.BytesIO(engine.context_tar(entries))) as tar:
+        members = {member.name: member for member in tar.getmembers()}
+        assert sorted(members) == [rel for rel, _full in entries] == [
+            ".dockerignore", "Dockerfile", "lib/a.js", "link.js", "run.sh", "server.js"]
+        assert {(m.uid, m.gid, m.uname, m.gname) for m in members.values()} == {(0, 0, "", "")}
+        assert members["link.js"].issym() and members["link.js"].linkname == "server.js"
+        assert members["run.sh"].mode & 0o111 and not members["server.js"].mode & 0o111
+        assert tar.extractfile("lib/a.js").read() == b"a"
