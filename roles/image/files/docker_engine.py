@@ -57,20 +57,17 @@ verification) is set, as minikube's docker-env sets them. Another scheme (ssh://
 """
 
 import hashlib
-import http.client
-import io
 import json
 import os
 import re
 import socket
-import ssl
 import stat
 import subprocess
 import sys
-import tarfile
-import urllib.error
 import urllib.parse
-import urllib.request
+
+# http.client, ssl, urllib.request and tarfile are imported where they are used: `inputs` runs on every release and
+# needs none of them (~50 ms of imports).
 
 TIMEOUT = 30
 # The registry's answer is a check before the build: a host that drops packets fails it sooner.
@@ -253,20 +250,22 @@ def inspect_app(args):
 
 # The engine.
 
-class UnixHTTPConnection(http.client.HTTPConnection):
+def unix_connection(path):
     """HTTP over the engine's unix socket."""
+    import http.client
 
-    def __init__(self, path):
-        super().__init__("localhost", timeout=TIMEOUT)
-        self.socket_path = path
+    class UnixHTTPConnection(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(TIMEOUT)
+            self.sock.connect(path)
 
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(TIMEOUT)
-        self.sock.connect(self.socket_path)
+    return UnixHTTPConnection("localhost", timeout=TIMEOUT)
 
 
 def tls_context(verify):
+    import ssl
+
     cert_path = os.environ.get("DOCKER_CERT_PATH") or os.path.expanduser("~/.docker")
     try:
         if verify:
@@ -285,9 +284,11 @@ def tls_context(verify):
 
 def connection(docker_host):
     """The connection to the engine DOCKER_HOST names; None for a scheme this script does not speak."""
+    import http.client
+
     url = urllib.parse.urlsplit(docker_host)
     if url.scheme == "unix":
-        return UnixHTTPConnection(url.path)
+        return unix_connection(url.path)
     if url.scheme in ("tcp", "http", "https"):
         verify = bool(os.environ.get("DOCKER_TLS_VERIFY"))
         if verify or os.environ.get("DOCKER_TLS") or url.scheme == "https":
@@ -383,6 +384,8 @@ def find_images(conn, options):
 def unverified_tls():
     """TLS without checking the certificate. No CA store is loaded: nothing is checked against one, and loading it
     costs ~15 ms a request."""
+    import ssl
+
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -390,6 +393,9 @@ def unverified_tls():
 
 
 def registry_status(url, tls):
+    import urllib.error
+    import urllib.request
+
     try:
         with urllib.request.urlopen(url, timeout=REGISTRY_TIMEOUT, context=tls) as response:
             return {"status": response.status, "reason": ""}
@@ -413,6 +419,9 @@ MANIFEST_TYPES = ", ".join([
 
 
 def manifest_digest(base_url, path, tag, tls):
+    import urllib.error
+    import urllib.request
+
     request = urllib.request.Request("%s/v2/%s/manifests/%s" % (base_url, path, tag), method="HEAD",
                                      headers={"Accept": MANIFEST_TYPES})
     try:
@@ -463,6 +472,9 @@ def tag_images(conn, image, repository, tags, with_push, done):
 def context_tar(entries):
     """The build context as the CLI sends it: a tar of the entries, paths relative to the context, symlinks as links,
     owned by root."""
+    import io
+    import tarfile
+
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for rel, full in entries:
@@ -545,6 +557,8 @@ def main(argv):
     if command == "inputs":
         print(json.dumps(inspect_app(args)))
         return
+    import http.client
+
     options = find_options(args) if command == "find" else build_options(args) if command == "build" else None
     conn = None
     try:
