@@ -182,9 +182,9 @@ def context_entries(app_dir, dockerfile):
     return sorted(entries)
 
 
-def digest(entries):
-    """{"sha256": of the entries' paths, kinds and contents, "files": how many}."""
-    total = hashlib.sha256()
+def read_entries(entries):
+    """(relative path, full path, kind, content) of each entry, each file read once: the build hashes and sends the
+    same bytes."""
     for rel, full in entries:
         mode = os.lstat(full).st_mode
         if stat.S_ISLNK(mode):
@@ -195,9 +195,17 @@ def digest(entries):
                 data = handle.read()
         else:  # a FIFO or a device: the build's tar has its header, no content (and reading a FIFO would block)
             kind, data = "special", b""
+        yield rel, full, kind, data
+
+
+def digest(read):
+    """{"sha256": of the read entries' paths, kinds and contents, "files": how many}."""
+    total, files = hashlib.sha256(), 0
+    for rel, _full, kind, data in read:
         total.update(f"{rel}\0{kind}\0{len(data)}\0".encode())
         total.update(data)
-    return {"sha256": total.hexdigest(), "files": len(entries)}
+        files += 1
+    return {"sha256": total.hexdigest(), "files": files}
 
 
 def git_commit(app_dir):
@@ -240,7 +248,7 @@ def inspect_app(args):
         result["dockerfile"] = os.path.isfile(os.path.join(app_dir, dockerfile))
         result["package"] = read_package(app_dir)
         try:
-            result.update(digest(context_entries(app_dir, dockerfile)))
+            result.update(digest(read_entries(context_entries(app_dir, dockerfile))))
         except ValueError as err:   # a pattern Docker would refuse too
             sys.exit(f"docker_engine.py inputs: {os.path.join(app_dir, '.dockerignore')}: {err}")
         if with_git:
@@ -469,21 +477,21 @@ def tag_images(conn, image, repository, tags, with_push, done):
         done[tag] = {"digest": digest, "layers_pushed": layers}
 
 
-def context_tar(entries):
-    """The build context as the CLI sends it: a tar of the entries, paths relative to the context, symlinks as links,
-    owned by root."""
+def context_tar(read):
+    """The build context as the CLI sends it: a tar of the read entries (read_entries), paths relative to the context,
+    symlinks as links, owned by root."""
     import io
     import tarfile
 
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for rel, full in entries:
+        for rel, full, _kind, data in read:
             info = tar.gettarinfo(full, arcname=rel)
             info.uid = info.gid = 0
             info.uname = info.gname = ""
             if info.isreg():
-                with open(full, "rb") as handle:
-                    tar.addfile(info, handle)
+                info.size = len(data)   # what was read, should the file have changed since it was stat'ed
+                tar.addfile(info, io.BytesIO(data))
             else:
                 tar.addfile(info)
     return buffer.getvalue()
@@ -522,14 +530,14 @@ def build(conn, options, result):
     done = result["build"] = {"built": False, "id": "", "sha256": "", "digest": None, "layers_pushed": 0}
     image = inspect(conn, ref)
     if image is None:
-        entries = context_entries(options["context"], options["dockerfile"])
-        done["sha256"] = digest(entries)["sha256"]
+        read = list(read_entries(context_entries(options["context"], options["dockerfile"])))
+        done["sha256"] = digest(read)["sha256"]
         # forcerm: a failed step's container goes too, so a failed build leaves nothing behind.
         query = {"t": ref, "dockerfile": options["dockerfile"], "rm": "1", "forcerm": "1", "pull": "0",
                  "buildargs": json.dumps(options["args"]), "labels": json.dumps(options["labels"])}
         if options["network"]:
             query["networkmode"] = options["network"]
-        body = context_tar(entries)
+        body = context_tar(read)
         if conn.sock is None:
             conn.connect()
         conn.sock.settimeout(None)   # a step may print nothing for minutes

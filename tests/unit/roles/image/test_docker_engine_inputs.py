@@ -121,7 +121,7 @@ def test_an_unterminated_class_is_refused(tmp_path):
 
 
 def digest_of(app):
-    return engine.digest(engine.context_entries(str(app), "Dockerfile"))
+    return engine.digest(engine.read_entries(engine.context_entries(str(app), "Dockerfile")))
 
 
 def test_the_digest_follows_what_a_build_sends(tmp_path):
@@ -202,13 +202,13 @@ def test_a_socket_is_left_out_and_a_fifo_counts_without_being_read(tmp_path):
     import socket
 
     app = make_app(tmp_path / "app", {"server.js": "x"})
-    before = engine.digest(engine.context_entries(str(app), "Dockerfile"))
+    before = engine.digest(engine.read_entries(engine.context_entries(str(app), "Dockerfile")))
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(str(app / "debug.sock"))
     try:
-        assert engine.digest(engine.context_entries(str(app), "Dockerfile")) == before
+        assert engine.digest(engine.read_entries(engine.context_entries(str(app), "Dockerfile"))) == before
         os.mkfifo(app / "pipe")
-        with_fifo = engine.digest(engine.context_entries(str(app), "Dockerfile"))
+        with_fifo = engine.digest(engine.read_entries(engine.context_entries(str(app), "Dockerfile")))
         assert with_fifo["files"] == before["files"] + 1 and with_fifo["sha256"] != before["sha256"]
     finally:
         listener.close()
@@ -226,7 +226,7 @@ def test_the_build_sends_what_the_digest_covers(tmp_path):
     (app / "run.sh").chmod(0o755)
     (app / "link.js").symlink_to("server.js")
     entries = engine.context_entries(str(app), "Dockerfile")
-    with tarfile.open(fileobj=io.BytesIO(engine.context_tar(entries))) as tar:
+    with tarfile.open(fileobj=io.BytesIO(engine.context_tar(engine.read_entries(entries)))) as tar:
         members = {member.name: member for member in tar.getmembers()}
         assert sorted(members) == [rel for rel, _full in entries] == [
             ".dockerignore", "Dockerfile", "lib/a.js", "link.js", "run.sh", "server.js"]
