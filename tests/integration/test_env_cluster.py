@@ -293,7 +293,8 @@ def test_deleted_pod_is_replaced_by_a_new_ready_pod(namespace, apps_v1, core_v1)
 
     names = wait_for("a ready replacement pod", replaced)
     assert len(names - {p.metadata.name for p in pods}) == 1
-    assert rolled_out(apps_v1, namespace, "web")
+    # The Deployment's status follows its ReplicaSet's, which follows the pods: it can lag the ready pod by a sync.
+    wait_for("the Deployment to count the replacement as available", lambda: rolled_out(apps_v1, namespace, "web"))
 
 
 def test_rbac_denies_a_service_account_without_rights(namespace, api_client, core_v1, rbac_v1):
