@@ -239,7 +239,7 @@ def test_build_sends_the_context_docker_build_sends(tmp_path, docker_client, reg
     subprocess.run(["docker", "build", "-q", "-t", f"{fresh_repository}:cli", str(app)], check=True, capture_output=True,
                    env=dict(os.environ, DOCKER_BUILDKIT="0"))
 
-    answer = engine("build", "--push", str(app), fresh_repository, "script")
+    answer = engine("build", "--push", str(app), fresh_repository, "script", "1.0", "abc123")
     assert (answer["can_talk_to_docker"], answer["msg"]) == (True, ""), answer
     built = answer["build"]
     assert built["built"] and built["id"] == docker_client.images.get(f"{fresh_repository}:script").id, answer
@@ -252,10 +252,17 @@ def test_build_sends_the_context_docker_build_sends(tmp_path, docker_client, reg
     assert built["sha256"] == engine("inputs", str(app), "Dockerfile", "--no-git")["sha256"]
     assert built["digest"] == registry_digest(registry, fresh_repository, "script"), answer
     assert built["layers_pushed"] > 0
+    # The more tags name the build, in the engine and in the registry, as `tag --push` leaves them.
+    assert sorted(answer["tags"]) == ["1.0", "abc123"], answer
+    for tag, done in answer["tags"].items():
+        assert docker_client.images.get(f"{fresh_repository}:{tag}").id == built["id"]
+        assert done == {"digest": built["digest"], "layers_pushed": 0}, answer
+        assert registry_digest(registry, fresh_repository, tag) == built["digest"]
 
     # The engine has the tag: nothing is built again, and the registry has every layer.
-    again = engine("build", "--push", str(app), fresh_repository, "script")
+    again = engine("build", "--push", str(app), fresh_repository, "script", "1.0")
     assert again["build"] == dict(built, built=False, sha256="", layers_pushed=0), again
+    assert again["tags"] == {"1.0": answer["tags"]["1.0"]}, again
 
 
 def test_a_failed_build_names_its_step_and_what_it_printed(tmp_path, docker_client, base_image, fresh_repository):
@@ -263,10 +270,11 @@ def test_a_failed_build_names_its_step_and_what_it_printed(tmp_path, docker_clie
     app = tmp_path / "app"
     app.mkdir()
     (app / "Dockerfile").write_text("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN echo started && ls /no-such-dir\n")
-    answer = engine("build", "--args", json.dumps({"BASE_IMAGE": base_image}), str(app), fresh_repository, "bad")
+    answer = engine("build", "--args", json.dumps({"BASE_IMAGE": base_image}), str(app), fresh_repository, "bad", "1.0")
     assert answer["msg"].startswith(f"the build of {fresh_repository}:bad failed: The command "), answer
     built = answer["build"]
-    assert (built["built"], built["id"]) == (False, "")
+    assert (built["built"], built["id"], answer["tags"]) == (False, "", {})
+    assert not docker_client.images.list(name=fresh_repository)   # nor its more tags
     assert built["error"].endswith("returned a non-zero code: 2"), answer
     assert built["failed_step"][0] == "Step 3/3 : RUN echo started && ls /no-such-dir", answer
     assert "started" in built["failed_step"][1:], answer

@@ -79,6 +79,10 @@ def test_changed_app_rolls_out_under_a_new_tag(repo_root, play_vars, deployed, a
     assert f"Released {after_image}" in " ".join(proc.stdout.split())
     assert f"at revision {after.metadata.annotations[REVISION]}" in " ".join(proc.stdout.split())
     assert task_states(proc.stdout, PREFLIGHT_TASK) == ["ok"], proc.stdout[-4000:]   # checked before the build
+    # The build's script run moved the version tag too, in the registry as well: no tag task of its own.
+    assert task_states(proc.stdout, BUILD_TASK) == ["changed"], proc.stdout[-4000:]
+    assert task_states(proc.stdout, TAG_TASK) == [], proc.stdout[-4000:]
+    assert manifest_digest(registry, "hello-k8s", "0.0.1") == manifest_digest(registry, "hello-k8s", tag)
 
     # Nothing changed since: nothing is built, pushed or rolled out, and set_image alone asks the cluster.
     again = run_playbook(repo_root / "playbooks" / "release.yml", extra_vars=play_vars)

@@ -41,14 +41,17 @@ docker_engine.py tag [--push] IMAGE REPOSITORY TAG ...
     manifest digest the registry stores (null without --push), "layers_pushed": layers that went up}}}.
 
 docker_engine.py build [--push] [--dockerfile FILE] [--args JSON] [--labels JSON] [--network MODE] CONTEXT REPOSITORY TAG
+                       [MORE_TAG ...]
     Builds CONTEXT as REPOSITORY:TAG unless the engine has that tag already (POST /build: the classic builder, as
     `docker build` without BuildKit; the base image is not pulled; intermediate containers are removed, a failed
-    step's too), then with --push pushes it (as `docker push`, to a registry that wants no login). The context sent
-    is the one `inputs` digests, owned by root as the CLI sends it. Prints {"can_talk_to_docker", "host", "msg": why
-    it failed, "build": {"built": whether a build ran and succeeded, "id": the image's ID, "sha256": the digest of
-    the context sent (as `inputs`'s), "digest": the manifest digest the registry stores (null without --push),
-    "layers_pushed", and on a failed build "error": the engine's words and "failed_step": the step it stopped at
-    ("Step 3/9 : RUN ...") and the lines it printed}}.
+    step's too), then with --push pushes it (as `docker push`, to a registry that wants no login). Then, as `tag`
+    does, tags the image REPOSITORY:MORE_TAG for each MORE_TAG (and pushes those): a release's version and commit
+    tags cost no script run of their own. The context sent is the one `inputs` digests, owned by root as the CLI
+    sends it. Prints {"can_talk_to_docker", "host", "msg": why it failed, "build": {"built": whether a build ran and
+    succeeded, "id": the image's ID, "sha256": the digest of the context sent (as `inputs`'s), "digest": the
+    manifest digest the registry stores (null without --push), "layers_pushed", and on a failed build "error": the
+    engine's words and "failed_step": the step it stopped at ("Step 3/9 : RUN ...") and the lines it printed},
+    "tags": `tag`'s answer for the MORE_TAGs}.
 
 The engine is the one the Docker CLI would use: DOCKER_HOST (unix:///var/run/docker.sock when unset), with TLS
 when DOCKER_TLS_VERIFY (verify against DOCKER_CERT_PATH/ca.pem, client cert.pem/key.pem) or DOCKER_TLS (no
@@ -498,7 +501,8 @@ def context_tar(read):
 
 
 def build_options(args):
-    """build's options: {"push", "dockerfile", "args", "labels", "network", "context", "repository", "tag"}."""
+    """build's options: {"push", "dockerfile", "args", "labels", "network", "context", "repository", "tag",
+    "more_tags"}."""
     options = {"push": False, "dockerfile": "Dockerfile", "args": {}, "labels": {}, "network": ""}
     while args[:1] in (["--push"], ["--dockerfile"], ["--args"], ["--labels"], ["--network"]):
         if args[0] == "--push":
@@ -507,7 +511,7 @@ def build_options(args):
             options[args[0][2:]], args = json.loads(args[1]), args[2:]
         else:
             options[args[0][2:]], args = args[1], args[2:]
-    options["context"], options["repository"], options["tag"] = args
+    options["context"], options["repository"], options["tag"], *options["more_tags"] = args
     return options
 
 
@@ -528,6 +532,7 @@ def build(conn, options, result):
     """The build command (see the module's doc); fills result["build"] as it goes."""
     ref = options["repository"] + ":" + options["tag"]
     done = result["build"] = {"built": False, "id": "", "sha256": "", "digest": None, "layers_pushed": 0}
+    result["tags"] = {}
     image = inspect(conn, ref)
     if image is None:
         read = list(read_entries(context_entries(options["context"], options["dockerfile"])))
@@ -556,6 +561,7 @@ def build(conn, options, result):
     done["id"] = image["Id"]
     if options["push"]:
         done["digest"], done["layers_pushed"] = push(conn, options["repository"], options["tag"])
+    tag_images(conn, image["Id"], options["repository"], options["more_tags"], options["push"], result["tags"])
 
 
 def main(argv):
