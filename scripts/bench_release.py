@@ -7,7 +7,8 @@ and roll out a new image), then times one side; the sides alternate so drift hit
 Each round also runs release.yml once more without an edit (nothing to build, push or roll out), and a floor
 playbook with and without an edit: the two module runs no Ansible release can do without (docker_image
 build+push, set_image), nothing checked, no extra tags - what release.yml takes beyond it is its checks and
-tags. Prints
+tags. And the shell loop's own four commands as four ansible.builtin.command tasks: what running the loop in
+Ansible costs at all (its start-up and a task each), before any module or promise. Prints
 every run, the medians, release/shell and the unchanged release against their goals (ratio <= 1.3, unchanged
 < 2 s); exits 1 when a goal is missed. --profile adds, for one changed and one unchanged release, where the
 time went (ansible.posix.profile_tasks): the tasks over 0.1 s, and the count and sum of the others.
@@ -71,6 +72,29 @@ FLOOR_PLAYBOOK = """
 """
 
 
+# The shell loop's commands, one task each: Ansible's own cost (start-up, a task per step) over the same work.
+COMMANDS_PLAYBOOK = """
+- name: The shell loop's four commands, one task each
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Docker build
+      ansible.builtin.command: docker build --quiet --network host --build-arg BASE_IMAGE={{ base }} -t {{ image }} {{ app }}
+      changed_when: true
+    - name: Docker push
+      ansible.builtin.command: docker push --quiet {{ image }}
+      changed_when: true
+    - name: Kubectl set image
+      ansible.builtin.command: >-
+        {{ kubectl }} --kubeconfig {{ kubeconfig }} -n {{ namespace }} set image deployment/web-deployment web={{ image }}
+      changed_when: true
+    - name: Kubectl rollout status
+      ansible.builtin.command: >-
+        {{ kubectl }} --kubeconfig {{ kubeconfig }} -n {{ namespace }} rollout status deployment/web-deployment --timeout=300s
+      changed_when: false
+"""
+
+
 def playbook(name, play_vars, profile=False):
     env = dict(os.environ, ANSIBLE_NOCOLOR="1")
     if profile:
@@ -131,7 +155,11 @@ def main():
     floor_path = workdir / "floor.yml"
     floor_path.write_text(FLOOR_PLAYBOOK)
     floor_vars = {"app": str(app), "base": BASE_IMAGE, "namespace": namespace, "kubeconfig": KUBECONFIG}
+    commands_path = workdir / "commands.yml"
+    commands_path.write_text(COMMANDS_PLAYBOOK)
+    commands_vars = dict(floor_vars, kubectl=KUBECTL)
     release_times, shell_times, unchanged_times, floor_times, floor_unchanged_times = [], [], [], [], []
+    commands_times = []
     try:
         print(f"setup: site.yml into namespace {namespace}, pods on the {args.node} node (not timed)")
         playbook("site.yml", play_vars)
@@ -143,12 +171,15 @@ def main():
             image = f"{REGISTRY}/{repository}:shell-{uuid.uuid4().hex[:12]}"
             shell_times.append(timed(lambda: run(["bash", "-c", SHELL_LOOP], env=dict(shell_env, IMAGE=image))))
             edit(app)
+            image = f"{REGISTRY}/{repository}:commands-{uuid.uuid4().hex[:12]}"
+            commands_times.append(timed(lambda: playbook(str(commands_path), dict(commands_vars, image=image))))
+            edit(app)
             image = f"{REGISTRY}/{repository}:floor-{uuid.uuid4().hex[:12]}"
             floor_times.append(timed(lambda: playbook(str(floor_path), dict(floor_vars, image=image))))
             floor_unchanged_times.append(timed(lambda: playbook(str(floor_path), dict(floor_vars, image=image))))
             print(f"round {round_no}: release.yml {release_times[-1]:.1f} s, shell {shell_times[-1]:.1f} s, "
                   f"release.yml unchanged {unchanged_times[-1]:.1f} s, floor playbook {floor_times[-1]:.1f} s, "
-                  f"floor playbook unchanged {floor_unchanged_times[-1]:.1f} s")
+                  f"floor playbook unchanged {floor_unchanged_times[-1]:.1f} s, commands playbook {commands_times[-1]:.1f} s")
         if args.profile:
             edit(app)
             print_profile("a release with an edit", playbook("release.yml", play_vars, profile=True).stdout)
@@ -157,12 +188,15 @@ def main():
         kubectl("delete", "namespace", namespace, "--wait=false", check=False)
         shutil.rmtree(workdir, ignore_errors=True)
 
-    release, shell, unchanged, floor, floor_unchanged = (
-        statistics.median(times) for times in (release_times, shell_times, unchanged_times, floor_times, floor_unchanged_times))
+    release, shell, unchanged, floor, floor_unchanged, commands = (
+        statistics.median(times) for times in (release_times, shell_times, unchanged_times, floor_times,
+                                               floor_unchanged_times, commands_times))
     ratio = release / shell
     ratio_ok, unchanged_ok = ratio <= args.target, unchanged < args.unchanged_target
     print(f"median: release.yml {release:.1f} s, shell {shell:.1f} s, ratio {ratio:.2f} "
           f"({'within' if ratio_ok else 'OVER'} target {args.target})")
+    print(f"median: commands playbook (the shell loop's commands as Ansible tasks) {commands:.1f} s, "
+          f"ratio {commands / shell:.2f}")
     print(f"median: floor playbook (build+push and set_image alone) {floor:.1f} s, ratio {floor / shell:.2f}")
     print(f"median: floor playbook without an edit (cached build, push, set_image confirming) {floor_unchanged:.1f} s")
     print(f"median: release.yml without an edit {unchanged:.1f} s "
