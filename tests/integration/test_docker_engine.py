@@ -128,6 +128,35 @@ def test_find_names_the_content_tag_as_the_image_role_does(tmp_path, docker_clie
     assert (missing["content_tag"], missing["images"]) == ("", [])
 
 
+def test_plan_answers_as_inputs_and_find_do(tmp_path, docker_client, registry, base_image):
+    """`plan` is `inputs` and `find` in one run: the same answers, find asked with the names it took from
+    package.json (the repository, the version tag, the content tag of the inputs with the context's digest)."""
+    name = f"engine-plan-{uuid.uuid4().hex[:8]}"
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "Dockerfile").write_text("FROM scratch\n")
+    (app / "package.json").write_text(json.dumps({"name": name, "version": "1.0"}))
+    settings = {"dockerfile": "Dockerfile", "args": {"BASE_IMAGE": base_image}, "labels": {}}
+    spec = {"app_dir": str(app), "dockerfile": "Dockerfile", "git": False, "name": "", "version": "", "registry": registry,
+            "base": base_image, "content": True, "inputs": settings, "ask_registry": registry, "manifests": True}
+    repository = f"{registry}/{name}"
+    inputs = engine("inputs", str(app), "Dockerfile", "--no-git")
+    content = dict(settings, context=inputs["sha256"])
+    # The engine has the content tag's image, and the registry has it, so the manifests are asked too.
+    tag = find("--base", base_image, "--content", "1.0", json.dumps(content), repository)["content_tag"]
+    docker_client.images.get(base_image).tag(repository, tag)
+    docker_client.images.push(repository, tag)
+    try:
+        answer = engine("plan", json.dumps(spec))
+        assert {key: answer.pop(key) for key in ("app", "name", "version", "commit_tag", "repository")} == {
+            "app": inputs, "name": name, "version": "1.0", "commit_tag": "", "repository": repository}
+        assert answer == find("--base", base_image, "--content", "1.0", json.dumps(content), "--registry", registry,
+                              "--manifests-of", name, repository, "1.0")
+        assert answer["content_tag"] == tag and answer["registry"]["manifests"][tag] is not None, answer
+    finally:
+        docker_client.images.remove(f"{repository}:{tag}")
+
+
 def test_find_asks_the_registry_as_its_http_api_answers(docker_client, registry, auth_registry, base_image, pushed_ref):
     """--registry: GET /v2/ (https first, then http); with --manifests-of, when the engine has the content tag's image,
     the manifest digests the registry serves for the content tag and the other tags (null: no such tag)."""

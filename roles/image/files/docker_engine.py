@@ -34,6 +34,18 @@ docker_engine.py find [--base REFERENCE] [--content VERSION INPUTS_JSON] [--regi
     /v2/PATH/manifests/TAG, its Docker-Content-Digest): "registry": {..., "manifests": {TAG: "sha256:..." or null
     when the registry has no such tag or did not say}}. The registry is asked even when the engine is not.
 
+docker_engine.py plan SPEC_JSON
+    `inputs` and `find` in one run, as the role's plan asks them (a script run costs ~0.1 s). SPEC is {"app_dir",
+    "dockerfile", "git": whether to look for the commit, "name", "version": the role's own ("" takes package.json's),
+    "registry": where the image goes ("" for none), "base": find's --base ("" for none), "content": whether to work
+    out the content tag, "inputs": the build inputs but the context (the role's image__build_settings),
+    "ask_registry": find's --registry ("" for none), "manifests": whether to ask it for the tags' manifests}.
+    Prints find's answer, with "app": what `inputs` found, and the names the role gives the image: "name" (SPEC's, or
+    package.json's name without a leading "@", in lower case), "version" (SPEC's, or package.json's version with each
+    character Docker refuses in a tag made "-", at most 100 of them), "commit_tag" (the commit, "-dirty" appended
+    while the directory has uncommitted changes; "" without one) and "repository" (registry/name). The engine is
+    asked for the content, version and commit tags only when both the name and the version are known.
+
 docker_engine.py tag [--push] IMAGE REPOSITORY TAG ...
     Tags IMAGE as REPOSITORY:TAG for each TAG (POST /images/IMAGE/tag) and, with --push, pushes each of them (POST
     /images/REPOSITORY:TAG/push, as `docker tag` and `docker push` do) to a registry that wants no login. Prints
@@ -374,6 +386,28 @@ def find_options(args):
     return options
 
 
+def plan_options(spec, result):
+    """plan's names (see the module's doc), put into result with what `inputs` found; returns find's options."""
+    app = inspect_app([spec["app_dir"], spec["dockerfile"]] + ([] if spec["git"] else ["--no-git"]))
+    package = app["package"] if isinstance(app["package"], dict) else {}
+    name = spec["name"] or re.sub(r"^@", "", text(package.get("name"))).lower()
+    version = spec["version"] or re.sub(r"[^A-Za-z0-9_.-]", "-", text(package.get("version")))[:100]
+    commit_tag = app["commit"] + ("-dirty" if app["dirty"] else "") if app["commit"] else ""
+    repository = spec["registry"] + "/" + name if spec["registry"] else name
+    result.update(app=app, name=name, version=version, commit_tag=commit_tag, repository=repository)
+    named = bool(name and version)
+    return {"base": spec["base"] or None, "repository": repository,
+            "content": (version, dict(spec["inputs"], context=app["sha256"])) if named and spec["content"] else None,
+            "registry": spec["ask_registry"] or None,
+            "manifests_of": repository.split("/", 1)[-1] if spec["manifests"] else None,
+            "tags": [tag for tag in (version, commit_tag) if tag] if named else []}
+
+
+def text(value):
+    """A package.json field as text (Jinja's `string`, as the role's templates took it), "" for a missing or null one."""
+    return "" if value is None else str(value)
+
+
 def find_images(conn, options):
     """The images the base, the content tag and the tags name (see the module's doc), and the content tag."""
     base, content, repository = options["base"], options["content"], options["repository"]
@@ -573,7 +607,11 @@ def main(argv):
         return
     import http.client
 
-    options = find_options(args) if command == "find" else build_options(args) if command == "build" else None
+    if command == "plan":
+        options = plan_options(json.loads(args[0]), result)
+    else:
+        options = find_options(args) if command == "find" else build_options(args) if command == "build" else None
+    asks = command in ("find", "plan")
     conn = None
     try:
         conn = connection(docker_host)
@@ -582,7 +620,7 @@ def main(argv):
         else:
             call(conn, "GET", "/_ping")
             result["can_talk_to_docker"] = True
-            if command == "find":
+            if asks:
                 result.update(find_images(conn, options))
             elif command == "build":
                 build(conn, options, result)
@@ -596,7 +634,7 @@ def main(argv):
     finally:
         if conn is not None:
             conn.close()
-    if command == "find" and options["registry"]:
+    if asks and options["registry"]:
         result["registry"] = ask_registry(options, result)
     print(json.dumps(result))
 

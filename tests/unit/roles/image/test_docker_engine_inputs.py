@@ -234,3 +234,61 @@ def test_the_build_sends_what_the_digest_covers(tmp_path):
         assert members["link.js"].issym() and members["link.js"].linkname == "server.js"
         assert members["run.sh"].mode & 0o111 and not members["server.js"].mode & 0o111
         assert tar.extractfile("lib/a.js").read() == b"a"
+
+
+def plan_names(app, spec=None):
+    """What `plan` names the image, and the questions it would ask the engine (plan_options)."""
+    result = {}
+    options = engine.plan_options(dict({"app_dir": str(app), "dockerfile": "Dockerfile", "git": False, "name": "",
+                                        "version": "", "registry": "", "base": "", "content": True, "inputs": {},
+                                        "ask_registry": "", "manifests": False}, **(spec or {})), result)
+    return {key: result[key] for key in ("name", "version", "commit_tag", "repository")}, options
+
+
+@pytest.mark.parametrize("package, name, version", [
+    ({"name": "hello-k8s", "version": "0.0.1"}, "hello-k8s", "0.0.1"),
+    # A scoped package's @ goes; a repository name is lower case.
+    ({"name": "@Team/Web-App", "version": "1.0.0"}, "team/web-app", "1.0.0"),
+    # A character a tag may not hold becomes "-"; a number is its text.
+    ({"name": "x", "version": "1.0.0+build/7"}, "x", "1.0.0-build-7"),
+    ({"name": "x", "version": 2}, "x", "2"),
+    ({"name": "x", "version": "v" + "1" * 150}, "x", "v" + "1" * 99),
+    # Missing or null: nothing to name it after (inputs.yml says so).
+    ({"version": "1.0.0"}, "", "1.0.0"),
+    ({"name": "x", "version": None}, "x", ""),
+    (["not", "an", "object"], "", ""),
+], ids=["plain", "scoped-upper", "odd-characters", "number", "long", "no-name", "null-version", "not-an-object"])
+def test_plan_names_the_image_after_package_json(tmp_path, package, name, version):
+    app = make_app(tmp_path / "app", {"package.json": json.dumps(package)})
+    names, options = plan_names(app)
+    assert (names["name"], names["version"]) == (name, version)
+    if name and version:
+        assert options["tags"] == [version] and options["content"][0] == version
+    else:   # no tag question to ask the engine without a name and a version
+        assert options["tags"] == [] and options["content"] is None
+
+
+def test_plan_takes_the_variables_over_package_json_and_names_the_repository(tmp_path):
+    app = make_app(tmp_path / "app", {"package.json": json.dumps({"name": "pkg", "version": "1.0.0"})})
+    names, options = plan_names(app, {"name": "web", "version": "2.0", "registry": "reg.example:5000/team",
+                                      "ask_registry": "reg.example:5000", "manifests": True,
+                                      "inputs": {"dockerfile": "Dockerfile", "args": {}, "labels": {}}})
+    assert names == {"name": "web", "version": "2.0", "commit_tag": "", "repository": "reg.example:5000/team/web"}
+    assert options["manifests_of"] == "team/web" and options["registry"] == "reg.example:5000"
+    # The content tag's inputs are the role's with the context's digest, which `inputs` reports.
+    assert options["content"] == ("2.0", {"dockerfile": "Dockerfile", "args": {}, "labels": {},
+                                          "context": run_script(app, "--no-git")["sha256"]})
+
+
+def test_plan_tags_the_last_commit_and_marks_it_dirty(tmp_path):
+    repo = tmp_path / "repo"
+    app = make_app(repo / "app", {"package.json": json.dumps({"name": "hello", "version": "1.2.3"})})
+    git(repo, "init", "-q")
+    git(repo, "add", "app")
+    git(repo, "commit", "-q", "-m", "app")
+    commit = git(repo, "log", "-1", "--format=%h")
+    names, options = plan_names(app, {"git": True})
+    assert names["commit_tag"] == commit and options["tags"] == ["1.2.3", commit]
+    (app / "server.js").write_text("// edit\n")
+    assert plan_names(app, {"git": True})[0]["commit_tag"] == commit + "-dirty"
+    assert plan_names(app, {"git": False})[0]["commit_tag"] == ""
