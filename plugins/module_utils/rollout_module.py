@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import gc
+import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -22,6 +23,7 @@ from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.client import
     KUBERNETES_IMPORT_ERROR,
     KubeClient,
 )
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s import credentials
 from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.connection import AUTH_ARG_SPEC, resolve_connection
 from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.errors import KubeError
 from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.kubeconfig import secret_values, string_leaves
@@ -77,6 +79,17 @@ def _mask_only_secrets(module):
     module.no_log_values |= secrets
 
 
+def error_result(exc):
+    """The failed result of an exception: a KubeError's message is written for the user; anything else is a
+    bug or a library's surprise, named by its type, with the traceback for -vvv. Both are masked of every
+    credential this process has seen, as the traceback's lines may quote one."""
+    if isinstance(exc, KubeError):
+        return dict(changed=False, failed=True, msg=credentials.redact(exc))
+    return dict(changed=False, failed=True,
+                msg=credentials.redact("unexpected error (%s): %s" % (type(exc).__name__, exc)),
+                exception=credentials.redact("".join(traceback.format_exception(type(exc), exc, exc.__traceback__))))
+
+
 def run_task(module, problems, task, problems_prefix=""):
     """Fail on input problems without connecting; else run task(client, params) and finish the module.
 
@@ -96,10 +109,16 @@ def run_task(module, problems, task, problems_prefix=""):
         if problem:
             raise KubeError(problems_prefix + problem)
         result = task(client, params)
-    except KubeError as exc:
-        result = dict(changed=False, failed=True, msg=str(exc))
+    except Exception as exc:  # every failure leaves through error_result, which masks credentials
+        result = error_result(exc)
+    # Credentials read from a kubeconfig file or a plugin are no option Ansible knows to mask.
+    module.no_log_values |= credentials.known()
     for warning in (client.warnings if client else []):
-        module.warn("API server warning: %s" % warning)
+        module.warn(credentials.redact("API server warning: %s" % warning))
+    for warning in result.pop("warnings", None) or []:
+        module.warn(credentials.redact(warning))
+    if result.get("failed"):
+        result["msg"] = credentials.redact(result.get("msg"))
     diff = result.pop("diff", None)
     if module._diff and diff is not None:
         result["diff"] = diff

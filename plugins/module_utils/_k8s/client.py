@@ -22,6 +22,7 @@ import traceback
 from urllib.parse import quote, unquote, urlencode, urlparse
 from urllib.request import getproxies
 
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s import credentials
 from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.errors import (
     ApiError,
     ApiUnreachable,
@@ -89,6 +90,8 @@ def _proxy_credentials(proxy, proxy_headers):
     parsed = urllib3.util.parse_url(proxy)
     if not parsed.auth:
         return proxy, proxy_headers
+    user, _sep, password = unquote(parsed.auth).partition(":")
+    credentials.remember_basic_auth(user, password)
     headers = dict(proxy_headers or {})
     headers.setdefault("Proxy-Authorization", urllib3.util.make_headers(
         proxy_basic_auth=unquote(parsed.auth))["proxy-authorization"])
@@ -121,7 +124,11 @@ def _bearer_token(configuration):
     if configuration.refresh_api_key_hook is not None:
         configuration.refresh_api_key_hook(configuration)
     keys = configuration.api_key or {}
-    return keys.get("BearerToken", keys.get("authorization"))
+    authorization = keys.get("BearerToken", keys.get("authorization"))
+    credentials.remember(authorization)
+    if authorization and authorization.startswith("Bearer "):
+        credentials.remember(authorization[len("Bearer "):])
+    return authorization
 
 
 class KubeClient(object):
@@ -166,6 +173,7 @@ class KubeClient(object):
         if authorization:
             headers["Authorization"] = authorization
         elif getattr(self.configuration, "username", None) and getattr(self.configuration, "password", None):
+            credentials.remember_basic_auth(self.configuration.username, self.configuration.password)
             headers.update(urllib3.util.make_headers(
                 basic_auth="%s:%s" % (self.configuration.username, self.configuration.password)))
         for name, value in impersonation_headers(getattr(self.configuration, "impersonate", None)):

@@ -19,6 +19,7 @@ import os
 
 from ansible.module_utils.basic import env_fallback
 
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s import credentials
 from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.errors import KubeError
 from ansible_collections.kubedev.devloop.plugins.module_utils._k8s import kubeconfig as kubeconfig_loader
 
@@ -132,7 +133,11 @@ def _apply_options(cfg, params):
     """The explicit connection options override what the kubeconfig said."""
     if params.get("host"):
         cfg.host = params["host"].rstrip("/")
+    credentials.remember(params.get("api_key"), params.get("password"), *kubeconfig_loader.secret_values(params.get("proxy")))
     if params.get("api_key"):
+        if kubeconfig_loader.header_value_problem(params["api_key"]):
+            raise KubeError("api_key contains a control character (a line break at its end?); it cannot be sent "
+                            "as a header")
         cfg.api_key = {"authorization": "Bearer " + params["api_key"]}
         cfg.refresh_api_key_hook = None
     if params.get("username") and params.get("password"):

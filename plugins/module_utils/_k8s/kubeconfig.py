@@ -27,6 +27,7 @@ import tempfile
 from urllib.parse import unquote, urlparse
 from urllib.request import getproxies
 
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s import credentials
 from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.errors import KubeError
 
 try:
@@ -86,6 +87,7 @@ class ConnectionSettings(object):
         if self.proxy is None:
             proxies = getproxies()
             self.proxy = proxies.get(urlparse(self.host).scheme) or proxies.get("all")
+            credentials.remember(*secret_values(self.proxy))
 
 
 def default_location():
@@ -127,6 +129,7 @@ class Kubeconfig(object):
         if not isinstance(document, dict):
             raise KubeError("%s is not a kubeconfig (expected a mapping at the top)" % self.label)
         _refuse_unknown(self.label, "the top level", document, TOP_LEVEL_FIELDS)
+        credentials.remember(*credential_values(document))
         for key, table in (("clusters", self.clusters), ("users", self.users), ("contexts", self.contexts)):
             entries = document.get(key) or []
             if not isinstance(entries, list):
@@ -173,6 +176,11 @@ class Kubeconfig(object):
             settings.proxy = cluster["proxy-url"]
         token = user.get("token") or self._token_file(user, user_dir, user_name)
         if token:
+            if header_value_problem(token):
+                # Go's net/http refuses such a header value, so kubectl fails too; urllib3 would repeat it.
+                raise KubeError('%s: user "%s": %s contains a control character (a line break at its end, from '
+                                '"token: |"?); kubectl refuses it too' % (self.label, user_name,
+                                                                          "token" if user.get("token") else "tokenFile"))
             settings.api_key = {"authorization": "Bearer %s" % token}
         elif user.get("username") and user.get("password"):
             settings.username, settings.password = str(user["username"]), str(user["password"])
@@ -241,9 +249,11 @@ class Kubeconfig(object):
         path = os.path.normpath(os.path.join(base_dir, user["tokenFile"]))
         try:
             with open(path) as handle:
-                return handle.read().strip()    # client-go trims it too; a newline is no header value
+                token = handle.read().strip()   # client-go trims it too; a newline is no header value
         except (IOError, OSError) as exc:
             raise KubeError('%s: cannot read tokenFile %s of user "%s": %s' % (self.label, path, name, exc.strerror or exc))
+        credentials.remember(token)
+        return token
 
 
 def _names(table):
@@ -302,7 +312,7 @@ def _check_plugins(label, where, user):
         _refuse_unknown(label, where + " auth-provider", provider, frozenset(["name", "config"]))
 
 
-def _header_value_problem(value):
+def header_value_problem(value):
     if not isinstance(value, str) or not value:
         return "must be a non-empty string, not %r" % (value,)
     if any(ord(char) < 32 or ord(char) == 127 for char in value):
@@ -331,7 +341,7 @@ def _impersonation(label, where, user):
     checks += [("as-user-extra key", key) for key in extra]
     checks += [("as-user-extra value", value) for values in extra.values() for value in values]
     for field, value in checks:
-        problem = _header_value_problem(value)
+        problem = header_value_problem(value)
         if problem:
             raise KubeError("%s: %s: %s %s" % (label, where, field, problem))
     return {"user": user["as"], "uid": user.get("as-uid") or None, "groups": list(groups),
@@ -344,7 +354,7 @@ def secret_values(value):
     URL's user:password (proxy-url, a proxy option)."""
     secrets = set()
     if isinstance(value, str):
-        password = urlparse(value).password if "://" in value else None
+        password = _url_password(value)
         return set([password, unquote(password)]) if password else set()
     if not isinstance(value, dict):
         return secrets
@@ -355,6 +365,39 @@ def secret_values(value):
         if isinstance(entry, dict) and isinstance(entry.get("cluster"), dict):
             secrets |= secret_values(entry["cluster"].get("proxy-url"))
     return secrets
+
+
+def _url_password(url):
+    """The password of a URL's user:password, also of a URL too broken to parse (it still may be shown)."""
+    if "://" not in url:
+        return None
+    try:
+        return urlparse(url).password
+    except ValueError:
+        authority = url.split("://", 1)[1].split("/", 1)[0]
+        userinfo = authority.rsplit("@", 1)[0] if "@" in authority else ""
+        return userinfo.split(":", 1)[1] if ":" in userinfo else None
+
+
+def credential_values(document):
+    """The credentials of a kubeconfig document: each user's token, password and private key, what its
+    credential plugins are given to keep (exec environment values, auth-provider configuration), and the
+    password of any proxy-url. Names, paths, plugin commands and arguments and impersonation fields are left
+    out: messages name them, and masking a common word would garble every message."""
+    values = []
+    for entry in document.get("users") or [] if isinstance(document, dict) else []:
+        user = entry.get("user") if isinstance(entry, dict) else None
+        if not isinstance(user, dict):
+            continue
+        values += [user.get(field) for field in ("token", "password", "client-key-data")]
+        exec_config = user.get("exec") if isinstance(user.get("exec"), dict) else {}
+        values += [item.get("value") for item in exec_config.get("env") or [] if isinstance(item, dict)]
+        provider = user.get("auth-provider") if isinstance(user.get("auth-provider"), dict) else {}
+        values += list(string_leaves(provider.get("config")))
+    for entry in document.get("clusters") or [] if isinstance(document, dict) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("cluster"), dict):
+            values += list(secret_values(entry["cluster"].get("proxy-url")))
+    return [value for value in values if isinstance(value, str) and value]
 
 
 def string_leaves(value):
@@ -373,12 +416,20 @@ def proxy_problem(url):
     """Why a proxy URL cannot be used (only http and https proxies are implemented), or None.
 
     The message never repeats the URL: it may carry credentials."""
-    scheme = urlparse(url).scheme if isinstance(url, str) else None
-    if scheme not in PROXY_SCHEMES:
-        return ("proxy scheme %r is not supported (supported: %s)" % (scheme or "", ", ".join(PROXY_SCHEMES))
-                if scheme else "the proxy URL has no scheme; write it as http://host:port or https://host:port")
-    if not urlparse(url).hostname:
+    if not isinstance(url, str):
+        return "the proxy URL must be a string"
+    try:
+        parsed = urlparse(url)
+        parsed.port     # parsed only when asked: a port out of range or not a number raises here
+    except ValueError:
+        return "the proxy URL cannot be parsed (is its port a number from 0 to 65535, an IPv6 address in brackets?)"
+    if parsed.scheme not in PROXY_SCHEMES:
+        return ("proxy scheme %r is not supported (supported: %s)" % (parsed.scheme, ", ".join(PROXY_SCHEMES))
+                if parsed.scheme else "the proxy URL has no scheme; write it as http://host:port or https://host:port")
+    if not parsed.hostname:
         return "the proxy URL names no host"
+    if any(ord(char) <= 32 or ord(char) == 127 for char in url):
+        return "the proxy URL contains a space or a control character"
     return None
 
 

@@ -26,3 +26,17 @@ try:
     import ansible_collections.kubedev.devloop.plugins.module_utils  # noqa: F401  (ansible-test's own tree)
 except ImportError:
     sys.path.insert(0, str(_collections_dir()))
+
+
+import pytest  # noqa: E402  (after the path set-up above)
+
+
+@pytest.fixture(autouse=True)
+def _no_credentials_remembered():
+    """credentials.py remembers every credential of the process; one test's token must not mask another's
+    messages."""
+    from ansible_collections.kubedev.devloop.plugins.module_utils._k8s import credentials
+
+    credentials.forget_all()
+    yield
+    credentials.forget_all()
