@@ -118,6 +118,16 @@ def build_patch(changes, resource_version=None, annotations=None):
     return patch
 
 
+def holds_changes(obj, changes):
+    """Whether obj's containers have every image of `changes` ({list key: {name: image}})."""
+    spec = pod_spec(obj)
+    for key, per_list in changes.items():
+        images = dict((container["name"], container.get("image")) for container in spec.get(key) or [])
+        if any(images.get(name) != image for name, image in per_list.items()):
+            return False
+    return True
+
+
 def flat_changes(changes):
     """{list key: {name: image}} -> {name: image}."""
     flat = {}

@@ -30,6 +30,7 @@ from ansible_collections.kubedev.devloop.plugins.module_utils.set_image_plan imp
     CHANGE_CAUSE_ANNOTATION,
     build_patch,
     flat_changes,
+    holds_changes,
     plan_images,
     plan_rollback,
 )
@@ -81,15 +82,52 @@ def patch_with_retry(client, kind, obj, compute_changes, annotations, dry_run):
         try:
             after = client.patch(resource, namespace, name, body, FIELD_MANAGER, dry_run=dry_run)
             return {"before": obj, "after": after, "changes": changes, "attempts": attempt}
-        except ApiError as exc:
-            if exc.status != 409:
-                raise
+        except Exception as exc:  # a lost answer can surface as any type: urllib3's, OSError, a JSON error
+            conflict = isinstance(exc, ApiError) and exc.status == 409
+            if not conflict:
+                if dry_run or not answer_may_be_lost(exc):
+                    raise
+                return _settle_unclear_write(client, kind, obj, changes, attempt, exc)
             if attempt == MAX_PATCH_ATTEMPTS:
                 raise KubeError("%s %s/%s kept changing under us: %d conditional patches in a row got 409 "
                                 "Conflict; last: %s" % (kind, namespace, name, attempt, exc.server_message))
         _conflict_pause(attempt)
         obj = client.get(resource, namespace, name)
-    raise KubeError("unreachable")  # the loop returns or raises
+    # the last attempt returns or raises
+
+
+class UnclearWrite(KubeError):
+    """A write whose answer was lost, and the object could not be re-read: it may or may not be applied."""
+
+
+def answer_may_be_lost(exc):
+    """Whether a write that failed with exc may still have been committed: the server (or a gateway before it)
+    answered 5xx, or no answer was read at all - a read timeout or a dropped connection after the request
+    left, or a body that is not the API's JSON. A 4xx is the API server's refusal: nothing was written."""
+    if isinstance(exc, ApiError):
+        return exc.status >= 500
+    return True
+
+
+def error_text(exc):
+    return str(exc) if isinstance(exc, KubeError) else "unexpected error (%s): %s" % (type(exc).__name__, exc)
+
+
+def _settle_unclear_write(client, kind, obj, changes, attempt, exc):
+    """After a write whose answer was lost, decide from what the server holds: a new resourceVersion with
+    every image we sent means it was applied (the outcome patch_with_retry returns, with `unclear` set);
+    else it was not (KubeError). When the object cannot be read either, UnclearWrite."""
+    namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+    lost = error_text(exc)
+    try:
+        current = client.get(WORKLOADS[kind], namespace, name)
+    except Exception as reread:
+        raise UnclearWrite("%s; whether the server applied the patch is unknown, as re-reading %s %s/%s failed: %s"
+                           % (lost, kind, namespace, name, error_text(reread)))
+    if (current["metadata"]["resourceVersion"] != obj["metadata"]["resourceVersion"]
+            and holds_changes(current, changes)):
+        return {"before": obj, "after": current, "changes": changes, "attempts": attempt, "unclear": lost}
+    raise KubeError("%s (re-read: the server did not apply it)" % lost)
 
 
 class TargetRun(object):
@@ -107,6 +145,8 @@ class TargetRun(object):
         self.previous_change_cause = dig(obj, "metadata", "annotations", CHANGE_CAUSE_ANNOTATION)
         self.patch_attempts = 0
         self.patch_error = None
+        self.write_unknown = False  # the answer to our write was lost and the object could not be re-read
+        self.answer_lost = None     # the answer to our write was lost; a re-read showed it applied
         self.before_patch = obj     # the object as read right before our (successful) patch
         self.wait = None            # RolloutTarget of the rollout
         self.rollback = None        # dict describing the rollback, when one happened
@@ -232,10 +272,13 @@ def set_images(client, params, check_mode):
 
 def _result(runs, failure=None):
     result = {
-        "changed": any(run.changed for run in runs),
+        # a write that may have landed counts: "nothing was changed" must be true when said
+        "changed": any(run.changed or run.write_unknown for run in runs),
         "rolled_back": False,
         "targets": [run.result() for run in runs],
         "diff": _diff(runs),
+        "warnings": ["%s: %s; re-reading it showed the server had applied it" % (run.ref, run.answer_lost)
+                     for run in runs if run.answer_lost],
     }
     if failure:
         result.update(failed=True, msg=failure)
@@ -254,10 +297,12 @@ def _patch(client, run, requested, annotations, dry_run):
 
     try:
         outcome = patch_with_retry(client, run.kind, run.obj, changes_for, annotations, dry_run)
-    except KubeError as exc:
-        run.patch_error = str(exc)
+    except Exception as exc:  # recorded, so the targets already written are undone
+        run.patch_error = error_text(exc)
+        run.write_unknown = isinstance(exc, UnclearWrite)
         return None
     run.patch_attempts = outcome["attempts"]
+    run.answer_lost = outcome.get("unclear")
     run.before_patch = outcome["before"]
     return outcome
 
@@ -285,7 +330,11 @@ def _undo_partial_write(client, runs, params, restore_change_cause):
     written = [run for run in runs if run.changed]
     rolled_back = _roll_back(client, runs, params, restore_change_cause) if written else False
     message = "; ".join("%s: patch failed: %s" % (run.ref, run.patch_error) for run in runs if run.patch_error)
-    if not written:
+    unknown = [run for run in runs if run.write_unknown]
+    if unknown:
+        message += (". %s may hold the new images: look at %s (kubectl rollout history)"
+                    % (", ".join(run.ref for run in unknown), "them" if len(unknown) > 1 else "it"))
+    if not written and not unknown:
         message = "nothing was changed: " + message
     elif rolled_back or (not params["wait"] and all(run.restored for run in written)):
         message += ". Restored the previous images of %s, which this task had already written (%s)" % (
@@ -320,8 +369,8 @@ def _roll_back(client, runs, params, restore_change_cause):
         try:
             current = client.get(WORKLOADS[run.kind], run.namespace, run.name)
             outcome = patch_with_retry(client, run.kind, current, changes_for, annotations_for_run, False)
-        except KubeError as exc:
-            run.rollback = {"status": "failed", "message": "rollback patch failed: %s" % exc, "images": {}}
+        except Exception as exc:  # recorded: the other targets' rollbacks go on
+            run.rollback = {"status": "failed", "message": "rollback patch failed: %s" % error_text(exc), "images": {}}
             return
         restored = flat_changes(outcome["changes"])
         run.rollback = {"status": None, "message": None, "images": restored,

@@ -4,6 +4,7 @@ from ansible_collections.kubedev.devloop.plugins.module_utils.set_image_plan imp
     build_patch,
     current_images,
     flat_changes,
+    holds_changes,
     plan_images,
     plan_rollback,
 )
@@ -87,3 +88,12 @@ def test_rollback_restores_only_what_we_set_and_is_still_there(recorded):
     changes, skipped = plan_rollback(deployment, previous, applied)
     assert changes == {"containers": {"web": "app:1"}}
     assert skipped == ["sidecar"]
+
+
+def test_holds_changes_asks_every_container_of_every_list(recorded):
+    deployment = recorded("deployment_rollout", "spec_change_not_observed")
+    assert holds_changes(deployment, {"containers": {"web": "127.0.0.1:5000/app:2"}, "initContainers": {"migrate": OLD}})
+    assert not holds_changes(deployment, {"containers": {"web": "127.0.0.1:5000/app:2"},
+                                          "initContainers": {"migrate": "app:3"}})
+    assert not holds_changes(deployment, {"containers": {"gone": OLD}})
+    assert holds_changes(deployment, {})

@@ -34,3 +34,16 @@ def test_negative_timeout_and_empty_containers():
         "wait_timeout must be a positive number of seconds, got -5",
         "containers must map at least one container name (or '*') to an image",
     ]
+
+
+def test_which_failed_writes_may_have_landed():
+    from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.errors import Action, ApiError, ApiUnreachable
+    from ansible_collections.kubedev.devloop.plugins.module_utils.set_image_runner import answer_may_be_lost
+
+    action = Action("patch", "deployments", "apps", "ns", "web")
+    for status in (400, 403, 404, 409, 422, 429):
+        assert not answer_may_be_lost(ApiError(status, {"message": "no"}, action)), status
+    for status in (500, 502, 503, 504):
+        assert answer_may_be_lost(ApiError(status, {"message": "gateway"}, action)), status
+    assert answer_may_be_lost(ApiUnreachable("read timed out"))
+    assert answer_may_be_lost(ValueError("Expecting value: line 1 column 1 (char 0)"))
