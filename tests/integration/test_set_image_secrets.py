@@ -110,3 +110,54 @@ def test_kubeconfig_with_an_unsupported_proxy_url_is_a_clear_error(tmp_path, kub
     assert result["msg"] == ('kubeconfig %s: cluster "%s" proxy-url: proxy scheme \'socks5\' is not supported '
                              '(supported: http, https)' % (path, config["clusters"][0]["name"]))
     assert read(apps_v1, namespace, "Deployment", "web")["metadata"]["generation"] == before["metadata"]["generation"]
+
+
+def plain_output(tmp_path, kubeconfig, args):
+    """One set_image task at normal verbosity with the default callback, as a user sees it."""
+    playbook = task_playbook(tmp_path, "kubedev.devloop.set_image", args)
+    proc = run_playbook(playbook, check=False, env={"K8S_AUTH_KUBECONFIG": kubeconfig})
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("verbosity", [None, "-vvv"])
+def test_a_token_ending_in_a_newline_is_refused_as_kubectl_does_and_never_shown(tmp_path, kubeconfig, apps_v1,
+                                                                                namespace, verbosity):
+    """`token: |` keeps the line break; Go refuses the header, so kubectl fails. So does the module, in its own
+    words, with the token nowhere in what Ansible prints (it printed it whole in an 'Invalid header value')."""
+    from test_set_image_support import kubectl
+
+    token = "tok3n-" + "S3CRET" * 6
+    config = yaml.safe_load(open(kubeconfig))
+    config["users"][0]["user"] = {"token": token + "\n"}
+    path = tmp_path / "kubeconfig-newline-token"
+    path.write_text(yaml.safe_dump(config, default_style="|"))
+    assert yaml.safe_load(path.read_text())["users"][0]["user"]["token"].endswith("\n")
+    before = create(apps_v1, kubeconfig, namespace, deployment("web"))
+
+    oracle = kubectl(str(path), "-n", namespace, "get", "deployment", "web", check=False)
+    assert oracle.returncode != 0, "kubectl accepted a token with a line break: %s" % oracle.stdout
+
+    args = {"name": "web", "namespace": namespace, "containers": {"web": APP + ":2"}, "kubeconfig": str(path)}
+    if verbosity:
+        output, result = run_verbose(tmp_path, str(path), args)
+        assert result["failed"] is True and result["changed"] is False
+        assert result["msg"] == ('kubeconfig %s: user "%s": token contains a control character (a line break at '
+                                 'its end, from "token: |"?); kubectl refuses it too'
+                                 % (path, config["users"][0]["name"]))
+    else:
+        rc, output = plain_output(tmp_path, str(path), args)
+        assert rc != 0 and "token contains a control character" in output
+    assert "S3CRET" not in output
+    assert read(apps_v1, namespace, "Deployment", "web")["metadata"]["generation"] == before["metadata"]["generation"]
+
+
+def test_a_proxy_url_with_a_bad_port_is_a_clear_error_without_its_password(tmp_path, kubeconfig, apps_v1, namespace):
+    before = create(apps_v1, kubeconfig, namespace, deployment("web"))
+    output, result = run_verbose(tmp_path, kubeconfig, {
+        "name": "web", "namespace": namespace, "containers": {"web": APP + ":2"},
+        "proxy": "http://alice:S3CRET@proxy.invalid:80800"})
+    assert result["failed"] is True and result["changed"] is False
+    assert result["msg"] == ("proxy option: the proxy URL cannot be parsed (is its port a number from 0 to 65535, "
+                             "an IPv6 address in brackets?)")
+    assert "S3CRET" not in output and "Traceback (most recent call last)" not in output
+    assert read(apps_v1, namespace, "Deployment", "web")["metadata"]["generation"] == before["metadata"]["generation"]

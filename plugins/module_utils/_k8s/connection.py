@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import logging
 import os
 
 from ansible.module_utils.basic import env_fallback
@@ -68,7 +69,7 @@ def resolve_connection(params):
         try:
             settings = config.settings(context)
         except kubeconfig_loader.NeedsKubernetesClient:
-            return Connection(kubernetes_configuration(params, source, config.impersonation(context)),
+            return Connection(kubernetes_configuration(params, source, config.impersonation(context), plugin=True),
                               config.namespace(context))
         namespace = config.namespace(context)
     _apply_options(settings, params)
@@ -102,10 +103,13 @@ def locate_kubeconfig(params):
                     "kubeconfig, host or K8S_AUTH_KUBECONFIG" % path)
 
 
-def kubernetes_configuration(params, source, impersonation=None):
+def kubernetes_configuration(params, source, impersonation=None, plugin=False):
     """A kubernetes.client.Configuration of source (what locate_kubeconfig found) by the kubernetes
     client's own loader, imported only here; that loader ignores as/as-groups/as-uid/as-user-extra, so
-    the impersonation read by kubeconfig.py is passed in. Explicit options win."""
+    the impersonation read by kubeconfig.py is passed in. Explicit options win.
+
+    plugin: the user's credentials come from a credential plugin. That loader logs a plugin's failure and
+    goes on without credentials, and the API server's 401 would hide why; kubectl stops there, and so does this."""
     try:
         from kubernetes import config as kube_config
         from kubernetes.client import Configuration
@@ -113,6 +117,8 @@ def kubernetes_configuration(params, source, impersonation=None):
         raise KubeError("this connection needs the kubernetes Python client, which cannot be imported: %s" % exc)
     cfg = Configuration()
     context = params.get("context")
+    said = _LoaderLog()
+    logging.getLogger().addHandler(said)
     try:
         if source is IN_CLUSTER:
             kube_config.load_incluster_config(client_configuration=cfg)
@@ -124,9 +130,25 @@ def kubernetes_configuration(params, source, impersonation=None):
                                          persist_config=False)
     except Exception as exc:  # the loader raises ConfigException, ValueError, yaml errors...
         raise KubeError("cannot load the Kubernetes connection configuration: %s" % exc)
+    finally:
+        logging.getLogger().removeHandler(said)
     cfg.impersonate = impersonation
     _apply_options(cfg, params)
+    if plugin and not (cfg.api_key or cfg.cert_file or params.get("api_key")):
+        raise KubeError("the kubeconfig user's credential plugin gave no credentials%s; kubectl sends no request "
+                        "without them either" % (": " + "; ".join(said.messages) if said.messages else ""))
     return cfg
+
+
+class _LoaderLog(logging.Handler):
+    """What the kubernetes client's loader logs as an error (a credential plugin that failed, and why)."""
+
+    def __init__(self):
+        super(_LoaderLog, self).__init__(logging.ERROR)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
 
 
 def _apply_options(cfg, params):

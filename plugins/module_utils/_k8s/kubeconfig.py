@@ -134,9 +134,15 @@ class Kubeconfig(object):
             entries = document.get(key) or []
             if not isinstance(entries, list):
                 raise KubeError("%s: %s must be a list" % (self.label, key))
+            names = set()
             for entry in entries:
                 if not isinstance(entry, dict) or not entry.get("name"):
                     raise KubeError("%s: every entry of %s needs a name" % (self.label, key))
+                if entry["name"] in names:
+                    # client-go refuses the file too (and quotes the whole list, credentials included)
+                    raise KubeError('%s: %s names "%s" twice; kubectl refuses such a file too'
+                                    % (self.label, key, entry["name"]))
+                names.add(entry["name"])
                 table.setdefault(entry["name"], (entry.get(key[:-1]) or {}, base_dir))
         if not self.current_context and document.get("current-context"):
             self.current_context = document["current-context"]
@@ -174,7 +180,8 @@ class Kubeconfig(object):
             settings.tls_server_name = cluster["tls-server-name"]
         if "proxy-url" in cluster:
             settings.proxy = cluster["proxy-url"]
-        token = user.get("token") or self._token_file(user, user_dir, user_name)
+            settings.no_proxy = None    # kubectl sends everything through proxy-url, whatever NO_PROXY says
+        token = self._token(user, user_dir, user_name)
         if token:
             if header_value_problem(token):
                 # Go's net/http refuses such a header value, so kubectl fails too; urllib3 would repeat it.
@@ -209,6 +216,11 @@ class Kubeconfig(object):
         _check_types(self.label, user_label, user)
         if not cluster.get("server"):
             raise KubeError('%s: cluster "%s" has no server' % (self.label, cluster_name))
+        if cluster.get("insecure-skip-tls-verify") and (cluster.get("certificate-authority")
+                                                        or cluster.get("certificate-authority-data")):
+            raise KubeError('%s: %s sets insecure-skip-tls-verify and a certificate authority; kubectl refuses '
+                            'that too ("specifying a root certificates file with the insecure flag is not allowed"): '
+                            'keep one' % (self.label, cluster_label))
         if "proxy-url" in cluster:
             problem = proxy_problem(cluster["proxy-url"])
             if problem:
@@ -243,14 +255,18 @@ class Kubeconfig(object):
         _check_readable(path, '%s: cannot read %s %s of %s "%s"' % (self.label, field, path, kind, name))
         return path
 
-    def _token_file(self, user, base_dir, name):
+    def _token(self, user, base_dir, name):
+        """The bearer token as client-go sends it: tokenFile's content (trimmed) whenever the file can be read,
+        as client-go re-reads it for every request; token when it cannot; tokenFile alone must be readable."""
         if not user.get("tokenFile"):
-            return None
+            return user.get("token")
         path = os.path.normpath(os.path.join(base_dir, user["tokenFile"]))
         try:
             with open(path) as handle:
-                token = handle.read().strip()   # client-go trims it too; a newline is no header value
+                token = handle.read().strip()
         except (IOError, OSError) as exc:
+            if user.get("token"):
+                return user["token"]
             raise KubeError('%s: cannot read tokenFile %s of user "%s": %s' % (self.label, path, name, exc.strerror or exc))
         credentials.remember(token)
         return token
