@@ -79,9 +79,8 @@ def test_changed_app_rolls_out_under_a_new_tag(repo_root, play_vars, deployed, a
     assert f"Released {after_image}" in " ".join(proc.stdout.split())
     assert f"at revision {after.metadata.annotations[REVISION]}" in " ".join(proc.stdout.split())
     assert task_states(proc.stdout, PREFLIGHT_TASK) == ["ok"], proc.stdout[-4000:]   # checked before the build
-    # The build's script run moved the version tag too, in the registry as well: no tag task of its own.
-    assert task_states(proc.stdout, BUILD_TASK) == ["changed"], proc.stdout[-4000:]
-    assert task_states(proc.stdout, TAG_TASK) == [], proc.stdout[-4000:]
+    # The build's module run moved the version tag too, in the registry as well.
+    assert task_states(proc.stdout, APPLY_TASK) == ["changed"], proc.stdout[-4000:]
     assert manifest_digest(registry, "hello-k8s", "0.0.1") == manifest_digest(registry, "hello-k8s", tag)
 
     # Nothing changed since: nothing is built, pushed or rolled out, and set_image alone asks the cluster.
@@ -114,9 +113,8 @@ def task_states(output, task):
 CHECK_STEP = "Check the release can happen, unless the image is in place already"
 PREFLIGHT_TASK = "Read the Deployment and ask for every permission set_image needs"
 APPLY_STEP = "Build, push and tag what is missing"
-BUILD_STEP = "kubedev.devloop.image : Build and push the image"
-BUILD_TASK = "kubedev.devloop.image : Build the image unless these inputs were built before, and push it"
-TAG_TASK = "kubedev.devloop.image : Tag it with the app version and the commit, and push those tags"
+PLAN_TASK = "kubedev.devloop.image : Plan or build the image (planned)"
+APPLY_TASK = "kubedev.devloop.image : Plan or build the image (present)"
 
 
 def assert_all_in_place(output):
@@ -124,13 +122,14 @@ def assert_all_in_place(output):
     assert task_states(output, CHECK_STEP) == ["skipping"], output[-4000:]
     assert task_states(output, PREFLIGHT_TASK) == [], output[-4000:]
     assert task_states(output, APPLY_STEP) == ["skipping"], output[-4000:]
-    assert task_states(output, BUILD_TASK) == [] and task_states(output, TAG_TASK) == [], output[-4000:]
+    assert task_states(output, PLAN_TASK) == ["ok"], output[-4000:]
+    assert task_states(output, APPLY_TASK) == [], output[-4000:]
 
 
 def test_reverted_edit_moves_the_version_tag_back(repo_root, play_vars, deployed, namespace, registry, app_dir):
     """An edit, then its revert: the revert reuses the first build (its content tag is in the engine and the
-    registry, so docker_image does not run) and moves the version tag back onto it, in the registry too; that move
-    is a change even though no layer went up."""
+    registry, so nothing is built) and moves the version tag back onto it, in the registry too; that move is a
+    change even though no layer went up."""
     first = web_image(deployed).rsplit(":", 1)[1]
     assert manifest_digest(registry, "hello-k8s", "0.0.1") == manifest_digest(registry, "hello-k8s", first)
     server = app_dir / "server.js"
@@ -140,15 +139,15 @@ def test_reverted_edit_moves_the_version_tag_back(repo_root, play_vars, deployed
     assert manifest_digest(registry, "hello-k8s", "0.0.1") != manifest_digest(registry, "hello-k8s", first)
 
     server.write_text(original)
-    proc = run_playbook(repo_root / "playbooks" / "release.yml", extra_vars=play_vars)
-    assert task_states(proc.stdout, BUILD_STEP) == ["skipping"], proc.stdout[-4000:]
-    assert task_states(proc.stdout, BUILD_TASK) == [], proc.stdout[-4000:]
-    assert task_states(proc.stdout, TAG_TASK) == ["changed"], proc.stdout[-4000:]
+    proc = run_playbook(repo_root / "playbooks" / "release.yml", "-v", extra_vars=play_vars)
+    assert task_states(proc.stdout, APPLY_TASK) == ["changed"], proc.stdout[-4000:]
+    applied = proc.stdout.split(f"TASK [{APPLY_TASK}]", 1)[1].split("TASK [", 1)[0]
+    assert "built " not in applied and f"tagged {registry}/hello-k8s:0.0.1" in applied, applied
     assert manifest_digest(registry, "hello-k8s", "0.0.1") == manifest_digest(registry, "hello-k8s", first)
 
     again = run_playbook(repo_root / "playbooks" / "release.yml", extra_vars=play_vars)
     assert changed_count(again.stdout) == 0, again.stdout
-    # Every tag in place, in the engine and the registry: no docker_image run for them.
+    # Every tag in place, in the engine and the registry: nothing to do for them.
     assert_all_in_place(again.stdout)
 
 
@@ -166,7 +165,7 @@ def test_unchanged_release_puts_back_a_version_tag_moved_in_the_registry(
     assert manifest_digest(registry, "hello-k8s", "0.0.1") != manifest_digest(registry, "hello-k8s", content)
 
     proc = run_playbook(repo_root / "playbooks" / "release.yml", extra_vars=play_vars)
-    assert task_states(proc.stdout, TAG_TASK) == ["changed"], proc.stdout[-4000:]
+    assert task_states(proc.stdout, APPLY_TASK) == ["changed"], proc.stdout[-4000:]
     assert manifest_digest(registry, "hello-k8s", "0.0.1") == manifest_digest(registry, "hello-k8s", content)
 
     again = run_playbook(repo_root / "playbooks" / "release.yml", extra_vars=play_vars)
@@ -178,7 +177,7 @@ def test_unchanged_release_puts_back_a_version_tag_moved_in_the_registry(
 def test_unchanged_release_pushes_back_a_content_tag_moved_in_the_registry(
         repo_root, play_vars, deployed, namespace, registry, docker_client, base_image):
     """The engine has the build, but the registry's content tag names another image: the build is not in place, so
-    docker_image runs (building nothing) and pushes it back, and says so; the next release skips it again."""
+    the apply step runs (building nothing) and pushes it back, and says so; the next release skips it again."""
     content = web_image(deployed).rsplit(":", 1)[1]
     content_ref = f"{registry}/hello-k8s:{content}"
     pushed = manifest_digest(registry, "hello-k8s", content)
@@ -189,7 +188,7 @@ def test_unchanged_release_pushes_back_a_content_tag_moved_in_the_registry(
     assert manifest_digest(registry, "hello-k8s", content) != pushed
 
     proc = run_playbook(repo_root / "playbooks" / "release.yml", extra_vars=play_vars)
-    assert task_states(proc.stdout, BUILD_TASK) == ["changed"], proc.stdout[-4000:]
+    assert task_states(proc.stdout, APPLY_TASK) == ["changed"], proc.stdout[-4000:]
     assert manifest_digest(registry, "hello-k8s", content) == pushed
     assert docker_client.images.get(content_ref).id == build.id
 
