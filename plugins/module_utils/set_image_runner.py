@@ -211,8 +211,11 @@ def _stale_conditions(obj):
             if find_condition(obj, t)]
 
 
-def set_images(client, params, check_mode):
-    """Run the task; returns the result dict (failed=True and msg when the task fails) or raises KubeError."""
+def set_images(client, params, check_mode, give_up=None):
+    """Run the task; returns the result dict (failed=True and msg when the task fails) or raises KubeError.
+
+    give_up (the dev loop's): a callable that, once true, ends the wait early; the rollout is then neither judged nor
+    rolled back (a newer one replaces it) and the result says superseded=True."""
     kind = params["kind"]
     requested = params["containers"]
     objects = fetch_targets(client, kind, params["namespace"], params.get("name"), params.get("label_selectors"))
@@ -257,7 +260,11 @@ def set_images(client, params, check_mode):
             run.wait = RolloutTarget(kind, run.obj, stale)
             targets.append(run.wait)
         RolloutWaiter(client, targets, params["wait_timeout"], params["crashloop_restarts"],
-                      transient_grace=params["transient_failure_grace"]).run()
+                      transient_grace=params["transient_failure_grace"], give_up=give_up).run()
+        if give_up is not None and give_up() and any(run.status() not in (COMPLETE, SKIPPED) for run in runs):
+            result = _result(runs)
+            result["superseded"] = True
+            return result
 
     failed = [run for run in runs if run.status() not in (COMPLETE, SKIPPED)]
     rolled_back = False

@@ -62,6 +62,7 @@ REVISION_RESOURCES = {"Deployment": REPLICASETS, "DaemonSet": CONTROLLER_REVISIO
 # later) is waited through before it fails the rollout. The kubelet retries a failed pull after 10,
 # 20, then 40 s: 90 s see four attempts.
 DEFAULT_TRANSIENT_GRACE = 90
+STOP_CHECK = 0.2
 STUCK_REASON = "StatefulSetRollbackStuck"
 # The labels that carry a pod's revision (rollout.py's pod_label keys).
 REVISION_LABELS = ("pod-template-hash", "controller-revision-hash")
@@ -82,8 +83,11 @@ class RolloutWaiter(object):
     """Wait for all targets; stop_on_failure ends the whole wait at the first failure (fail fast)."""
 
     def __init__(self, client, targets, timeout, crashloop_restarts=DEFAULT_CRASHLOOP_RESTARTS,
-                 stop_on_failure=True, clock=time.monotonic, transient_grace=DEFAULT_TRANSIENT_GRACE):
+                 stop_on_failure=True, clock=time.monotonic, transient_grace=DEFAULT_TRANSIENT_GRACE, give_up=None):
         self.client = client
+        # give_up: a callable that, once true, ends the wait with the targets still in progress (the dev loop's
+        # newer save has overtaken this rollout); looked at every STOP_CHECK seconds.
+        self.give_up = give_up
         self.targets = list(targets)
         self.timeout = timeout
         self.crashloop_restarts = crashloop_restarts
@@ -173,7 +177,7 @@ class RolloutWaiter(object):
             restart_due = self._narrow_pod_watches(start)
             while not self._settled():
                 now = self.clock()
-                if now >= deadline:
+                if now >= deadline or (self.give_up is not None and self.give_up()):
                     break
                 if self._next_probe() <= now:
                     self._probe(now)
@@ -181,6 +185,8 @@ class RolloutWaiter(object):
                 if self._pods_wanted_changed or now >= restart_due:
                     restart_due = self._narrow_pod_watches(now)
                 wake = min(deadline, self._next_grace_end(), restart_due, self._next_probe())
+                if self.give_up is not None:
+                    wake = min(wake, now + STOP_CHECK)
                 try:
                     key, event, payload = self._events.get(timeout=max(0.0, wake - now))
                 except queue.Empty:
@@ -460,6 +466,9 @@ class RolloutWaiter(object):
                 hint = "; " + target.transient_note if target.transient_note else self._hint(target, self._current_pods(target))
                 target.finish(now, TIMED_OUT, "Timeout", "rollout not complete after %gs: %s%s" % (
                     self.timeout, target.progress_message, hint))
+            elif self.give_up is not None and self.give_up():
+                target.finish(now, IN_PROGRESS, None, "overtaken by a newer rollout; last state: %s"
+                              % target.progress_message)
             else:
                 target.finish(now, IN_PROGRESS, None,
                               "stopped waiting because another target failed; last state: %s" % target.progress_message)
