@@ -13,6 +13,7 @@ __metaclass__ = type
 from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.errors import ApiError
 from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.resources import WORKLOADS
 from ansible_collections.kubedev.devloop.plugins.module_utils.access_review import review_access
+from ansible_collections.kubedev.devloop.plugins.module_utils.rollout_undo_runner import HISTORY_RESOURCES
 from ansible_collections.kubedev.devloop.plugins.module_utils.set_image_plan import current_images
 from ansible_collections.kubedev.devloop.plugins.module_utils.waiter import REVISION_RESOURCES
 
@@ -26,6 +27,30 @@ def set_image_rules(kind):
         rules.append(dict(group=revisions.group, resource=revisions.plural, verbs=["get", "list", "watch"]))
     rules.append(dict(group="", resource="pods", verbs=["list", "watch"]))
     return [dict(rule, subresource="", name="", cluster_scoped=False) for rule in rules]
+
+
+def rollout_undo_rules(kind):
+    """The permissions rollout_undo needs to undo a `kind` and wait for it (docs/rbac/rollout_undo-role.yml): set_image's,
+    and the history of every kind - a StatefulSet's ControllerRevisions too, which set_image does not read."""
+    history = HISTORY_RESOURCES[kind]
+    return [dict(group="apps", resource=WORKLOADS[kind].plural, verbs=["get", "list", "watch", "patch"],
+                 subresource="", name="", cluster_scoped=False),
+            dict(group=history.group, resource=history.plural, verbs=["get", "list", "watch"],
+                 subresource="", name="", cluster_scoped=False),
+            dict(group="", resource="pods", verbs=["list", "watch"], subresource="", name="", cluster_scoped=False)]
+
+
+def rollout_history_rules(kind):
+    """The permissions rollout_history needs to read the history of a `kind`."""
+    history = HISTORY_RESOURCES[kind]
+    return [dict(group="apps", resource=WORKLOADS[kind].plural, verbs=["get"], subresource="", name="",
+                 cluster_scoped=False),
+            dict(group=history.group, resource=history.plural, verbs=["list"], subresource="", name="",
+                 cluster_scoped=False)]
+
+
+# rollout_preflight's rules_for: the module whose permissions are asked about by default.
+RULE_SETS = {"set_image": set_image_rules, "rollout_undo": rollout_undo_rules, "rollout_history": rollout_history_rules}
 
 
 def preflight(client, kind, namespace, name, containers, rules):

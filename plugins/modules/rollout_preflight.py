@@ -50,12 +50,24 @@ options:
     type: list
     elements: str
     default: []
+  rules_for:
+    description:
+      - Whose permissions O(rules) defaults to - M(kubedev.devloop.set_image)'s (the default),
+        M(kubedev.devloop.rollout_undo)'s (C(get), C(list), C(watch), C(patch) on the workloads, C(get), C(list),
+        C(watch) on C(replicasets) (Deployment) or C(controllerrevisions) (StatefulSet, DaemonSet), C(list),
+        C(watch) on C(pods); C(docs/rbac/rollout_undo-role.yml)), or M(kubedev.devloop.rollout_history)'s (C(get) on
+        the workloads, C(list) on C(replicasets) or C(controllerrevisions)).
+    type: str
+    default: set_image
+    choices: [rollout_history, rollout_undo, set_image]
+    version_added: 0.2.0
   rules:
     description:
       - The permissions to ask about, as in M(kubedev.devloop.access_review).
-      - Defaults to what set_image needs for O(kind) with a wait - the rules of C(docs/rbac/set_image-role.yml) in
-        this collection that concern it - C(get), C(list), C(watch), C(patch) on the workloads, C(get), C(list),
-        C(watch) on C(replicasets) (Deployment) or C(controllerrevisions) (DaemonSet), C(list), C(watch) on C(pods).
+      - Defaults to what the module O(rules_for) names needs for O(kind); for set_image, what it needs with a
+        wait - the rules of C(docs/rbac/set_image-role.yml) in this collection that concern it - C(get), C(list),
+        C(watch), C(patch) on the workloads, C(get), C(list), C(watch) on C(replicasets) (Deployment) or
+        C(controllerrevisions) (DaemonSet), C(list), C(watch) on C(pods).
     type: list
     elements: dict
     suboptions:
@@ -107,6 +119,12 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Ask whether this identity may undo the web Deployment's last rollout
+  kubedev.devloop.rollout_preflight:
+    name: web-deployment
+    rules_for: rollout_undo
+  register: undo_preflight
+
 - name: Ask whether the web Deployment can be rolled out, before building its image
   kubedev.devloop.rollout_preflight:
     name: web-deployment
@@ -168,7 +186,7 @@ reviews:
 
 from ansible_collections.kubedev.devloop.plugins.module_utils.access_review import RULE_ARG_SPEC, rule_problems
 from ansible_collections.kubedev.devloop.plugins.module_utils.rollout_module import kube_module, run_task
-from ansible_collections.kubedev.devloop.plugins.module_utils.rollout_preflight import preflight, set_image_rules
+from ansible_collections.kubedev.devloop.plugins.module_utils.rollout_preflight import RULE_SETS, preflight
 from ansible_collections.kubedev.devloop.plugins.module_utils.targets import target_problems
 from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.resources import WORKLOADS
 
@@ -180,9 +198,10 @@ def main():
         namespace=dict(type="str"),
         containers=dict(type="list", elements="str", default=[]),
         rules=dict(type="list", elements="dict", options=RULE_ARG_SPEC),
+        rules_for=dict(type="str", default="set_image", choices=sorted(RULE_SETS)),
     ))
     params = module.params
-    rules = params["rules"] if params["rules"] is not None else set_image_rules(params["kind"])
+    rules = params["rules"] if params["rules"] is not None else RULE_SETS[params["rules_for"]](params["kind"])
     problems = target_problems(dict(name=[params["name"]], namespace=params["namespace"])) + rule_problems(rules)
     run_task(module, problems,
              lambda client, resolved: preflight(client, resolved["kind"], resolved["namespace"], resolved["name"],
