@@ -59,7 +59,7 @@ SETTINGS = {
 SITE_FACTS = {"kubeconfig": "kubedev_site_kubeconfig", "context": "kubedev_site_context",
               "docker_env": "kubedev_site_docker_env"}
 DEFAULTS = {"namespace": "default", "deployment": "web-deployment", "container": "web", "wait_timeout": 300,
-            "build_network": "host", "registry": "", "base_image": "", "base_image_archive": "", "version": "",
+            "build_network": "", "registry": "", "base_image": "", "base_image_archive": "", "version": "",
             "kubeconfig": "", "context": "", "docker_env": {}}
 
 
@@ -254,8 +254,8 @@ def main(argv=None):
     parser.add_argument("--settings", help="a YAML file of kubedev_* variables (site.yml remembers the run's)")
     for setting in sorted(SETTINGS):
         parser.add_argument("--" + setting.replace("_", "-"), dest=setting, help="as %s" % SETTINGS[setting])
-    parser.add_argument("--build-network", help="network mode of the build's RUN steps (default: host, as the "
-                        "image role's image_build_network)")
+    parser.add_argument("--build-network", help="network mode of the build's RUN steps (default: the engine's bridge, "
+                        "as the image role's image_build_network)")
     parser.add_argument("--docker-host", help="DOCKER_HOST of the engine to build with (else the settings' or the "
                         "environment's)")
     parser.add_argument("--once", action="store_true", help="build and roll out once, then exit (its status: 0 "

@@ -62,8 +62,7 @@ def repository_name(docker_client):
 
 
 def args_for(app, name, base_image, **extra):
-    args = {"app_dir": str(app), "name": name, "base_image": base_image, "build_network": "host",
-            "tag_git_commit": False}
+    args = {"app_dir": str(app), "name": name, "base_image": base_image, "tag_git_commit": False}
     args.update(extra)
     return args
 
@@ -287,3 +286,25 @@ def test_a_registry_is_believed_over_unchecked_tls_only_where_the_engine_says_it
     secure = Registry(insecure_host, is_insecure("localhost.invalid:1", info)).probe()
     assert secure["https"]["status"] == -1 and "CERTIFICATE_VERIFY_FAILED" in secure["https"]["reason"], secure
     assert secure["http"] is None
+
+
+def test_run_steps_reach_the_hosts_loopback_only_when_asked(tmp_path, repository_name, base_image):
+    """The engine's bridge is the default: a RUN step cannot reach a service on the host's 127.0.0.1 (or inside the
+    minikube node); build_network=host is the explicit way to let it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    threading.Thread(target=lambda: [listener.accept()[0].close() for _ in range(4)], daemon=True).start()
+    app = tmp_path / "probe"
+    app.mkdir()
+    (app / "package.json").write_text(json.dumps({"name": repository_name, "version": "1.0.0"}))
+    (app / "Dockerfile").write_text(
+        "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN node -e \"require('net').connect(%d, '127.0.0.1')"
+        ".on('connect', () => process.exit(0)).on('error', () => process.exit(3))\"\n" % port)
+    try:
+        bridged, _ = image_build(tmp_path, {"app_dir": str(app), "base_image": base_image, "tag_git_commit": False})
+        assert bridged["failed"] is True and "returned a non-zero code: 3" in bridged["msg"], bridged
+        hosted, _ = image_build(tmp_path, {"app_dir": str(app), "base_image": base_image, "tag_git_commit": False,
+                                           "build_network": "host"})
+        assert hosted["changed"] is True and not hosted.get("failed"), hosted
+    finally:
+        listener.close()
