@@ -264,8 +264,9 @@ def main(argv=None):
     settings = read_settings(args.settings) if args.settings else {}
     settings.update((k, v) for k, v in vars(args).items()
                     if (k in SETTINGS or k == "build_network") and v not in (None, ""))
-    if args.docker_host:
-        settings["docker_env"] = {"DOCKER_HOST": args.docker_host}
+    if args.docker_host:    # over the environment's DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, as the Docker CLI's -H
+        settings["docker_env"] = dict((key, value) for key, value in os.environ.items() if key.startswith("DOCKER_"))
+        settings["docker_env"]["DOCKER_HOST"] = args.docker_host
     if not settings.get("app_dir"):
         parser.error("no app directory: pass --app-dir, or --settings with kubedev_app_dir")
     loop = Loop(settings)
