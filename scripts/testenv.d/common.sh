@@ -2,7 +2,9 @@
 # Shared helpers for scripts/testenv: paths, logging, daemons started with pid files.
 ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 STATE=${KUBEDEV_TESTENV_STATE:-$ROOT/.testenv}          # per checkout: pids, logs, kubeconfig
-CACHE=${KUBEDEV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kubedev}  # per machine: built binaries, images
+# shellcheck source=cache.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cache.sh"
+CACHE=$(kubedev_cache_dir) || exit 1   # per machine: built binaries, images (as root: writable by root only)
 K8S_VERSION=${KUBEDEV_K8S_VERSION:-v1.37.2}
 ETCD_VERSION=${KUBEDEV_ETCD_VERSION:-v3.7.3}
 KWOK_VERSION=${KUBEDEV_KWOK_VERSION:-v0.8.0}
