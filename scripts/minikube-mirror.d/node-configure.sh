@@ -27,6 +27,19 @@ HostkeyAlgorithms +ssh-rsa
 PubkeyAuthentication yes
 PasswordAuthentication no
 EOF
+# No host keys in the image: openssh-server's install generated them, and kicbase.tar and the mirror are
+# world-readable (minikube runs as an ordinary user), so every node would share private keys anyone can
+# read. Each node makes its own when sshd first starts (ssh-keygen -A writes only the missing ones, so
+# a restarted node keeps its keys). The drop-in restates Debian's ExecStartPre, which `sshd -t` (fails
+# without host keys) must follow.
+rm -f "$r"/etc/ssh/ssh_host_*
+mkdir -p "$r/etc/systemd/system/ssh.service.d"
+cat > "$r/etc/systemd/system/ssh.service.d/10-kubedev-host-keys.conf" <<'EOF'
+[Service]
+ExecStartPre=
+ExecStartPre=/usr/bin/ssh-keygen -A
+ExecStartPre=/usr/sbin/sshd -t
+EOF
 
 # cri-dockerd, its units from its own packaging; crictl; CNI plugins where minikube looks
 install -m 0755 "$cri/cri-dockerd" "$r/usr/bin/cri-dockerd"
