@@ -125,3 +125,17 @@ def test_testenv_refuses_a_cache_a_user_controls(tmp_path):
     assert proc.returncode != 0
     assert f"refusing {cache} (from HOME=" in " ".join(proc.stderr.split()), proc.stderr
     assert not cache.exists(), "root created directories in the user's cache"
+
+
+@pytest.mark.parametrize("script", ["build-molecule-image", "sanity"])
+def test_root_refuses_a_user_cache_for_the_image_it_imports_and_the_code_it_tests(tmp_path, script):
+    """build-molecule-image imports the rootfs tarball it caches as a Docker image; sanity runs ansible-test on the
+    collection it unpacks into the cache. From a cache a user controls, root does neither."""
+    cache, env, var = user_cache(tmp_path, "KUBEDEV_CACHE")
+    planted = cache / "molecule-debian12-planted.tar.gz"
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    planted.write_bytes(b"not a rootfs")
+    proc = run([script], env)
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "refusing %s (from %s=" % (cache, var) in " ".join(proc.stderr.split()), proc.stderr
+    assert not (cache / "sanity").exists()
