@@ -90,7 +90,6 @@ class Loop(object):
         self.settings = dict(DEFAULTS, **dict((k, v) for k, v in settings.items() if v not in (None, "")))
         self.out = out or sys.stdout
         self.client = None
-        self.lock = threading.Lock()
         self.last_good = None
 
     def say(self, line):
@@ -169,7 +168,7 @@ class Watcher(object):
     """Runs loop.release() on each settled save; a save while one runs makes one more run with the newest files
     (no queue of stale builds), and the build it overtook is not rolled out."""
 
-    def __init__(self, loop, app_dir, out=None):
+    def __init__(self, loop, app_dir):
         self.loop = loop
         self.app_dir = app_dir
         self.pending = threading.Event()
