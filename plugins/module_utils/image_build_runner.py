@@ -290,7 +290,9 @@ class Builder(object):
             digest, layers = self.engine.push(repository, tag, self.auth)
         except EngineError as error:
             raise BuildError("%s=%s: %s" % (self.names["registry"], self.options["registry"], error))
-        if layers or digest != known_digest:
+        # A push counts when a layer went up, or when the registry (asked from here) named another manifest or
+        # none; where it was not asked (minikube's engine pushes from its VM), only the layers tell.
+        if layers or (self.registry is not None and digest != known_digest):
             actions.append("pushed %s:%s" % (repository, tag))
         return digest
 

@@ -308,3 +308,15 @@ def test_run_steps_reach_the_hosts_loopback_only_when_asked(tmp_path, repository
         assert hosted["changed"] is True and not hosted.get("failed"), hosted
     finally:
         listener.close()
+
+
+def test_pushing_through_a_remote_engine_is_idempotent(tmp_path, tls_engine, app, repository_name, registry,
+                                                        base_image):
+    """minikube's engine pushes from its VM, so the registry is not asked from here: a second run pushes again and
+    only a layer that went up would count as a change."""
+    port, certs, _ = tls_engine
+    args = args_for(app, repository_name, base_image, registry=registry, docker_env=engine_env(port, certs))
+    first, _ = image_build(tmp_path, args)
+    assert first["changed"] is True and "pushed " + first["image_ref"] in first["actions"], first
+    again, _ = image_build(tmp_path, args)
+    assert again["changed"] is False and again["actions"] == [], again
