@@ -7,12 +7,11 @@ refused, or the request cannot be made); the module answers the same question wi
 
 import base64
 import json
-import threading
 
 import pytest
 import yaml
 
-from test_set_image_connection import ConnectProxy
+from test_set_image_connection import proxy  # noqa: F401  (the CONNECT proxy fixture)
 from test_set_image_rbac import apply, token_for
 from test_set_image_support import json_env, run_playbook, task_playbook
 
@@ -135,17 +134,7 @@ def test_a_failing_exec_plugin_is_an_error_for_both_not_an_anonymous_request(tmp
     assert ours == "error" and "credential plugin gave no credentials" in message, message
 
 
-@pytest.fixture()
-def proxy():
-    server = ConnectProxy()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
-def test_proxy_url_is_used_whatever_no_proxy_says(tmp_path, kubeconfig, namespace, identities, proxy):
+def test_proxy_url_is_used_whatever_no_proxy_says(tmp_path, kubeconfig, namespace, identities, proxy):  # noqa: F811
     """kubectl sends every request through the kubeconfig's proxy-url, NO_PROXY or not; so must the module."""
     url = "http://127.0.0.1:%d" % proxy.server_address[1]
     path = kubeconfig_with(kubeconfig, tmp_path, {"token": identities[READER]}, {"proxy-url": url})
