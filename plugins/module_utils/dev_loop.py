@@ -27,7 +27,7 @@ import time
 
 from ansible_collections.kubedev.devloop.plugins.module_utils._docker.context import BuildContext, ContextError
 from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.connection import AUTH_ARG_SPEC, resolve_connection
-from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.errors import ApiUnreachable, KubeError
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.errors import ApiUnreachable, KubeError, error_text
 from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.client import KubeClient
 from ansible_collections.kubedev.devloop.plugins.module_utils._k8s import credentials
 from ansible_collections.kubedev.devloop.plugins.module_utils.image_build_runner import (
@@ -69,18 +69,11 @@ def is_editor_file(rel):
 
 
 def signature(app_dir, dockerfile="Dockerfile"):
-    """What a save changes in what a build would send: each entry's path, size and modification time (to the
-    nanosecond). Files .dockerignore leaves out and editors' swap files do not count."""
-    entries = []
-    for entry in BuildContext(app_dir, dockerfile).entries():
-        if is_editor_file(entry.rel):
-            continue
-        try:
-            st = os.lstat(entry.full)
-        except OSError:
-            continue
-        entries.append((entry.rel, entry.kind, st.st_size, st.st_mtime_ns))
-    return tuple(entries)
+    """What a save changes in what a build would send: each entry's path, kind, size, link target and modification
+    time (to the nanosecond), as the context's walk stat'ed them. Files .dockerignore leaves out and editors' swap
+    files do not count."""
+    return tuple((entry.rel, entry.kind, entry.size, entry.link, entry.mtime_ns)
+                 for entry in BuildContext(app_dir, dockerfile).entries() if not is_editor_file(entry.rel))
 
 
 class Loop(object):
@@ -185,7 +178,7 @@ class Watcher(object):
             try:
                 self.loop.release(superseded=self.pending.is_set)
             except Exception as error:  # one save's surprise must not end the loop; say it and keep watching
-                self.loop.say("failed: unexpected error (%s): %s" % (type(error).__name__, error))
+                self.loop.say("failed: %s" % error_text(error))
             finally:
                 self.busy.clear()
 

@@ -25,7 +25,7 @@ from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.client import
 )
 from ansible_collections.kubedev.devloop.plugins.module_utils._k8s import credentials
 from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.connection import AUTH_ARG_SPEC, resolve_connection
-from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.errors import KubeError
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.errors import KubeError, error_text
 from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.kubeconfig import secret_values, string_leaves
 from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.names import namespace_problem
 from ansible_collections.kubedev.devloop.plugins.module_utils.targets import (
@@ -80,14 +80,12 @@ def _mask_only_secrets(module):
 
 
 def error_result(exc):
-    """The failed result of an exception: a KubeError's message is written for the user; anything else is a
-    bug or a library's surprise, named by its type, with the traceback for -vvv. Both are masked of every
-    credential this process has seen, as the traceback's lines may quote one."""
-    if isinstance(exc, KubeError):
-        return dict(changed=False, failed=True, msg=credentials.redact(exc))
-    return dict(changed=False, failed=True,
-                msg=credentials.redact("unexpected error (%s): %s" % (type(exc).__name__, exc)),
-                exception=credentials.redact("".join(traceback.format_exception(type(exc), exc, exc.__traceback__))))
+    """The failed result of an exception (errors.error_text), with the traceback for -vvv when it is no
+    KubeError; run_task masks both."""
+    result = dict(changed=False, failed=True, msg=error_text(exc))
+    if not isinstance(exc, KubeError):
+        result["exception"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return result
 
 
 def run_task(module, problems, task, problems_prefix=""):
@@ -117,8 +115,10 @@ def run_task(module, problems, task, problems_prefix=""):
         module.warn(credentials.redact("API server warning: %s" % warning))
     for warning in result.pop("warnings", None) or []:
         module.warn(credentials.redact(warning))
-    if result.get("failed"):
-        result["msg"] = credentials.redact(result.get("msg"))
+    # The one place a failure's words are masked: the task's own failures and error_result's alike.
+    for field in ("msg", "exception"):
+        if result.get("failed") and field in result:
+            result[field] = credentials.redact(result[field])
     diff = result.pop("diff", None)
     if module._diff and diff is not None:
         result["diff"] = diff

@@ -17,7 +17,7 @@ __metaclass__ = type
 import random
 import time
 
-from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.errors import ApiError, KubeError
+from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.errors import ApiError, KubeError, error_text
 from ansible_collections.kubedev.devloop.plugins.module_utils._k8s.resources import WORKLOADS
 from ansible_collections.kubedev.devloop.plugins.module_utils.image_ref import validate_image_reference
 from ansible_collections.kubedev.devloop.plugins.module_utils.rollout import (
@@ -107,10 +107,6 @@ def answer_may_be_lost(exc):
     if isinstance(exc, ApiError):
         return exc.status >= 500
     return True
-
-
-def error_text(exc):
-    return str(exc) if isinstance(exc, KubeError) else "unexpected error (%s): %s" % (type(exc).__name__, exc)
 
 
 def _settle_unclear_write(client, kind, obj, changes, attempt, exc):

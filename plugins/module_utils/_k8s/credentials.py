@@ -39,7 +39,7 @@ def remember(*secrets):
     for secret in secrets:
         if isinstance(secret, bytes):
             secret = secret.decode("utf-8", "replace")
-        if isinstance(secret, str) and secret:
+        if isinstance(secret, str) and secret and secret not in _known:
             _known.update(_forms(secret))
 
 

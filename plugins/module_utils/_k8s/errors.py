@@ -23,6 +23,12 @@ class KubeError(Exception):
     """Any failure talking to the API server; str() is the user-facing message."""
 
 
+def error_text(exc):
+    """A failure's words for the user: a KubeError's message as written; anything else (a bug, a library's
+    surprise) named by its type."""
+    return str(exc) if isinstance(exc, KubeError) else "unexpected error (%s): %s" % (type(exc).__name__, exc)
+
+
 class ApiUnreachable(KubeError):
     """No HTTP answer at all: connection refused, TLS failure, DNS, timeout."""
 
