@@ -78,7 +78,8 @@ class Registry(object):
         self.username = username
         self.password = password
         self.base_url = None        # the scheme that answered, once probe() found one
-        self._token = None
+        self._challenge = ""        # its WWW-Authenticate when it wanted a login
+        self._authorization_header = None
 
     def _tls(self):
         import ssl
@@ -122,29 +123,30 @@ class Registry(object):
             answers[scheme] = {"status": status, "reason": said if status == -1 else ""}
             if status != -1:
                 self.base_url = "%s://%s" % (scheme, self.host)
+                self._challenge = (said.get("WWW-Authenticate") or "") if status == 401 else ""
                 break
         return answers
 
     def _authorization(self, scope):
-        """The Authorization header for scope, after the registry's challenge; None without credentials."""
+        """The Authorization header for scope, answering the challenge probe() got; worked out once (every question
+        of a run is about one repository). None without credentials or without a token."""
         if not self.username:
             return None
-        status, headers, _body = self._request(self.base_url + "/v2/")
-        challenge = (headers.get("WWW-Authenticate") or "") if status == 401 and hasattr(headers, "get") else ""
-        basic = "Basic " + base64.b64encode(("%s:%s" % (self.username, self.password)).encode("utf-8")).decode("ascii")
-        if not challenge.lower().startswith("bearer"):
-            return basic
-        if self._token is None:
-            params = dict(_CHALLENGE_PARAM.findall(challenge))
-            query = {"service": params.get("service", ""), "scope": scope}
-            status, _headers, body = self._request(params.get("realm", "") + "?" + urlencode(query), "GET",
-                                                   {"Authorization": basic})
-            try:
-                answer = json.loads(body.decode("utf-8")) if status == 200 else {}
-            except ValueError:   # no token: the manifest questions go unanswered, the push decides
-                answer = {}
-            self._token = answer.get("token") or answer.get("access_token")
-        return "Bearer %s" % self._token if self._token else None
+        if self._authorization_header is None:
+            basic = "Basic " + base64.b64encode(("%s:%s" % (self.username, self.password)).encode("utf-8")).decode("ascii")
+            self._authorization_header = basic
+            if self._challenge.lower().startswith("bearer"):
+                params = dict(_CHALLENGE_PARAM.findall(self._challenge))
+                query = {"service": params.get("service", ""), "scope": scope}
+                status, _headers, body = self._request(params.get("realm", "") + "?" + urlencode(query), "GET",
+                                                       {"Authorization": basic})
+                try:
+                    answer = json.loads(body.decode("utf-8")) if status == 200 else {}
+                except ValueError:   # no token: the manifest questions go unanswered, the push decides
+                    answer = {}
+                token = answer.get("token") or answer.get("access_token")
+                self._authorization_header = "Bearer %s" % token if token else ""
+        return self._authorization_header or None
 
     def manifest_digest(self, path, tag):
         """The digest of the manifest path:tag names there, or None (no such tag, or no answer)."""
