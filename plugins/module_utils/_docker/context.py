@@ -446,12 +446,13 @@ class Entry:
     a file's size when it was listed (0 for the others); link: a symlink's target (None otherwise); hardlink: for
     a further name of a file with several hard links, the rel of the first one sent (the tar has a hard link)."""
 
-    __slots__ = ("rel", "full", "kind", "size", "link", "hardlink", "mode", "mtime", "type", "devmajor",
+    __slots__ = ("rel", "full", "kind", "size", "link", "hardlink", "mode", "mtime", "mtime_ns", "type", "devmajor",
                  "devminor")
 
     def __init__(self, rel, full, st, link=None):
         self.rel, self.full, self.link, self.hardlink = rel, full, link, None
         self.mode = stat.S_IMODE(st.st_mode)
+        self.mtime_ns = st.st_mtime_ns     # what a watcher compares; the tar carries whole seconds
         self.mtime = st.st_mtime_ns // 1000000000
         self.size, self.devmajor, self.devminor = 0, 0, 0
         fmt = stat.S_IFMT(st.st_mode)
