@@ -320,8 +320,7 @@ class Builder(object):
                 actions.append("tagged %s:%s" % (repository, tag))
             if options["push"]:
                 self.push(repository, tag, plan["registry_digests"].get(tag), actions)
-        plan = dict(plan, built=self.engine.inspect_image(repository + ":" + plan["content_tag"]) or image,
-                    content_in_place=True, tags_to_do=[], up_to_date=True)
+        plan = dict(plan, built=image, content_in_place=True, tags_to_do=[], up_to_date=True)
         return plan, actions
 
 

@@ -181,13 +181,12 @@ class Kubeconfig(object):
         if "proxy-url" in cluster:
             settings.proxy = cluster["proxy-url"]
             settings.no_proxy = None    # kubectl sends everything through proxy-url, whatever NO_PROXY says
-        token = self._token(user, user_dir, user_name)
+        token, field = self._token(user, user_dir, user_name)
         if token:
             if header_value_problem(token):
                 # Go's net/http refuses such a header value, so kubectl fails too; urllib3 would repeat it.
                 raise KubeError('%s: user "%s": %s contains a control character (a line break at its end, from '
-                                '"token: |"?); kubectl refuses it too' % (self.label, user_name,
-                                                                          "token" if user.get("token") else "tokenFile"))
+                                '"token: |"?); kubectl refuses it too' % (self.label, user_name, field))
             settings.api_key = {"authorization": "Bearer %s" % token}
         elif user.get("username") and user.get("password"):
             settings.username, settings.password = str(user["username"]), str(user["password"])
@@ -256,20 +255,21 @@ class Kubeconfig(object):
         return path
 
     def _token(self, user, base_dir, name):
-        """The bearer token as client-go sends it: tokenFile's content (trimmed) whenever the file can be read,
-        as client-go re-reads it for every request; token when it cannot; tokenFile alone must be readable."""
+        """(bearer token, the field it came from) as client-go sends it: tokenFile's content (trimmed) whenever the
+        file can be read, as client-go re-reads it for every request; token when it cannot; tokenFile alone must
+        be readable."""
         if not user.get("tokenFile"):
-            return user.get("token")
+            return user.get("token"), "token"
         path = os.path.normpath(os.path.join(base_dir, user["tokenFile"]))
         try:
             with open(path) as handle:
                 token = handle.read().strip()
         except (IOError, OSError) as exc:
             if user.get("token"):
-                return user["token"]
+                return user["token"], "token"
             raise KubeError('%s: cannot read tokenFile %s of user "%s": %s' % (self.label, path, name, exc.strerror or exc))
         credentials.remember(token)
-        return token
+        return token, "tokenFile"
 
 
 def _names(table):
