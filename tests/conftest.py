@@ -180,3 +180,22 @@ def rollout_complete(deployment):
         and (status.replicas or 0) == spec.replicas
         and (status.available_replicas or 0) == spec.replicas
     )
+
+
+def pipe(source, sink):
+    """Copy what source sends to sink until either side closes, then shut both down (a test's TLS front or
+    CONNECT tunnel, one thread per direction)."""
+    try:
+        while True:
+            data = source.recv(65536)
+            if not data:
+                break
+            sink.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for sock in (source, sink):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass

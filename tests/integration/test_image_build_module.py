@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from collection_module_utils import import_module_utils
-from conftest import free_port
+from conftest import free_port, pipe
 from test_set_image_support import parse_task_result, run_playbook, task_playbook
 
 pytestmark = pytest.mark.integration
@@ -91,23 +91,6 @@ def write(directory, name, key=None, cert=None):
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM) if cert else key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     return str(path)
-
-
-def pipe(source, sink):
-    try:
-        while True:
-            data = source.recv(65536)
-            if not data:
-                break
-            sink.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for sock in (source, sink):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 @pytest.fixture()

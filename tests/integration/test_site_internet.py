@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, pipe
 
 SCRIPT = pathlib.Path(os.environ.get("KUBEDEV_INTERNET_CHECK", ROOT / "scripts" / "lib" / "internet.py"))
 SITES = ["download.docker.com", "dl.k8s.io", "storage.googleapis.com"]
@@ -97,19 +97,6 @@ class ConnectProxy:
                 return
             upstream = socket.create_connection(("127.0.0.1", self.site_port))
             conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-
-            def pipe(src, dst):
-                try:
-                    while data := src.recv(65536):
-                        dst.sendall(data)
-                except OSError:
-                    pass
-                finally:
-                    for s in (src, dst):
-                        try:
-                            s.shutdown(socket.SHUT_RDWR)
-                        except OSError:
-                            pass
             threading.Thread(target=pipe, args=(upstream, conn), daemon=True).start()
             pipe(conn, upstream)
 
